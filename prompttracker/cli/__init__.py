@@ -1,0 +1,40 @@
+"""The ``pt`` command line: one module per command group, all thin."""
+
+from __future__ import annotations
+
+import typer
+
+from prompttracker import __version__
+from prompttracker.cli import run_tests, runs, validate
+
+app = typer.Typer(
+    name="pt",
+    help="PromptTracker: test LLM prompts the way you test code.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("run-tests")(run_tests.run_tests)
+app.command("validate")(validate.validate)
+app.add_typer(runs.app, name="runs")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """PromptTracker: test LLM prompts the way you test code."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,69 @@
+"""Shared option aliases, the console, and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from prompttracker.errors import PromptTrackerError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ProjectOption = Annotated[
+    Path,
+    typer.Option(
+        "--project",
+        "-p",
+        help="Project root holding prompts/ and datasets/.",
+        file_okay=False,
+        show_default=True,
+    ),
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Results database (default: the project setting, .prompttracker/results.db).",
+        dir_okay=False,
+    ),
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Print ``Error:`` / ``Hint:`` for our errors and exit with their code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except PromptTrackerError as exc:
+            err_console.print(f"[bold red]Error:[/] {_escape(exc.message)}", soft_wrap=True)
+            if exc.hint:
+                err_console.print(f"[bold]Hint:[/] {_escape(exc.hint)}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def db_path(project: Path, db: Path | None) -> Path:
+    """``--db`` wins; else the settings file's ``database`` under the project root."""
+    if db is not None:
+        return db
+    from prompttracker.config.loader import load_settings
+
+    return load_settings(project).database_path(project.resolve())

@@ -1,0 +1,235 @@
+"""The one loader: read every YAML file, validate, and report all problems of all files at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from prompttracker.config.models import Dataset, Prompt, PromptVersion, Test
+from prompttracker.config.settings import SETTINGS_FILE, Settings
+from prompttracker.errors import ConfigError
+from prompttracker.templating import TemplateError, check_syntax, render
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.location}" if self.location else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Project:
+    """Everything under a project root: settings, prompts by slug, datasets by name."""
+
+    root: Path
+    settings: Settings
+    prompts: dict[str, Prompt] = field(default_factory=dict)
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+
+    def prompt_file(self, slug: str) -> str:
+        return _rel(self.root, _find_yaml(self.root / "prompts", slug))
+
+    def dataset_file(self, name: str) -> str:
+        return _rel(self.root, _find_yaml(self.root / "datasets", name))
+
+    def versions_for(self, prompt: Prompt, test: Test) -> list[PromptVersion]:
+        """The versions a test runs: those it names, else the active one."""
+        if test.versions:
+            return [v for n in test.versions if (v := prompt.version(n)) is not None]
+        active = prompt.active_version
+        return [active] if active else []
+
+
+def load_project(root: Path | str = ".") -> Project:
+    """Load and validate a project; raise one ConfigError listing every problem found."""
+    root = Path(root).resolve()
+    problems: list[Problem] = []
+    settings = _load_settings(root, problems)
+    project = Project(root=root, settings=settings or Settings())
+    for path in _yaml_files(root / "prompts"):
+        prompt = _load_model(root, path, Prompt, problems)
+        if prompt is not None:
+            project.prompts[path.stem] = prompt
+    for path in _yaml_files(root / "datasets"):
+        dataset = _load_model(root, path, Dataset, problems)
+        if dataset is not None:
+            project.datasets[path.stem] = dataset
+    if not (root / "prompts").is_dir():
+        problems.append(Problem("prompts/", "", "folder not found; create prompts/<name>.yaml"))
+    problems.extend(_check_references(project))
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) in the project files:\n"
+            + "\n".join(f"  {p}" for p in problems),
+            hint="fix the files above, then run `pt validate` again",
+        )
+    return project
+
+
+def load_settings(root: Path | str = ".") -> Settings:
+    """Only the project settings (for commands that read results, not prompts)."""
+    root = Path(root).resolve()
+    problems: list[Problem] = []
+    settings = _load_settings(root, problems)
+    if settings is None:
+        raise ConfigError(
+            "\n".join(str(p) for p in problems), hint=f"fix {SETTINGS_FILE} and try again"
+        )
+    return settings
+
+
+def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
+    path = root / SETTINGS_FILE
+    if not path.exists():
+        return Settings()
+    return _load_model(root, path, Settings, problems)
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def _find_yaml(folder: Path, stem: str) -> Path:
+    for suffix in (".yaml", ".yml"):
+        if (candidate := folder / f"{stem}{suffix}").exists():
+            return candidate
+    return folder / f"{stem}.yaml"
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _load_model(root: Path, path: Path, model: type[M], problems: list[Problem]) -> M | None:
+    name = _rel(root, path)
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problems.append(Problem(name, where, f"invalid YAML: {problem}"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(name, "", f"cannot read file: {exc}"))
+        return None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        problems.append(Problem(name, "", f"expected a mapping at the top level, found {kind}"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(Problem(name, _location(error["loc"]), _message(error)))
+        return None
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field (check the spelling; see the README for the fields of this file)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _check_references(project: Project) -> list[Problem]:
+    """Cross-file checks: datasets and versions exist, templates parse and render per row."""
+    problems: list[Problem] = []
+    for slug, prompt in project.prompts.items():
+        file = project.prompt_file(slug)
+        for i, version in enumerate(prompt.versions):
+            for key in ("system_prompt", "user_prompt"):
+                try:
+                    check_syntax(getattr(version, key))
+                except TemplateError as exc:
+                    problems.append(Problem(file, f"versions[{i}].{key}", str(exc)))
+        for t, test in enumerate(prompt.tests):
+            where = f"tests[{t}] ({test.name})"
+            dataset = project.datasets.get(test.dataset)
+            if dataset is None:
+                known = ", ".join(sorted(project.datasets)) or "none"
+                problems.append(
+                    Problem(
+                        file,
+                        f"{where}.dataset",
+                        f"dataset {test.dataset!r} not found "
+                        f"(expected datasets/{test.dataset}.yaml; known: {known})",
+                    )
+                )
+            for number in test.versions or []:
+                if prompt.version(number) is None:
+                    problems.append(
+                        Problem(file, f"{where}.versions", f"version {number} does not exist")
+                    )
+            if not test.versions and prompt.active_version is None:
+                problems.append(
+                    Problem(
+                        file,
+                        f"{where}.versions",
+                        "no versions listed and the prompt has no active version; "
+                        "set `status: active` on one version or list `versions: [N]`",
+                    )
+                )
+            problems.extend(_check_evaluators(file, where, test))
+            if dataset is not None:
+                problems.extend(_check_rendering(project, file, where, prompt, test, dataset))
+    return problems
+
+
+def _check_evaluators(file: str, where: str, test: Test) -> list[Problem]:
+    from prompttracker.evaluators.registry import config_problems
+
+    problems = []
+    for e, spec in enumerate(test.evaluators):
+        for message in config_problems(spec):
+            problems.append(Problem(file, f"{where}.evaluators[{e}] ({spec.type})", message))
+    return problems
+
+
+def _check_rendering(
+    project: Project, file: str, where: str, prompt: Prompt, test: Test, dataset: Dataset
+) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    dataset_file = project.dataset_file(test.dataset)
+    for version in project.versions_for(prompt, test):
+        for row in dataset.rows:
+            for key in ("system_prompt", "user_prompt"):
+                try:
+                    render(getattr(version, key), {**version.variables, **row.variables})
+                except TemplateError as exc:
+                    message = (
+                        f"version {version.version} {key}: {exc} for row {row.name!r} of "
+                        f"{dataset_file}; add it to the row's variables or the version's variables"
+                    )
+                    if message not in seen:
+                        seen.add(message)
+                        problems.append(Problem(file, where, message))
+    return problems

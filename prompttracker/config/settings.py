@@ -1,0 +1,70 @@
+"""Optional project settings: ``prompttracker.yaml`` at the project root.
+
+Everything has a default, so a project with only ``prompts/`` and ``datasets/`` works.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+
+from prompttracker.config.models import ModelConfig, Strict
+
+SETTINGS_FILE = "prompttracker.yaml"
+
+DEFAULT_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google": "GEMINI_API_KEY",
+}
+DEFAULT_BASE_URL_ENV = {
+    "openai": "OPENAI_BASE_URL",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "google": "GOOGLE_GEMINI_BASE_URL",
+}
+
+
+class ProviderSettings(Strict):
+    """Where a provider lives and which environment variable holds its key.
+
+    The key itself never goes in a file: only the *name* of the variable.
+    """
+
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_seconds: float = Field(default=120, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+
+class Settings(Strict):
+    database: str = ".prompttracker/results.db"
+    concurrency: int = Field(default=8, ge=1, le=256)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    interlocutor: ModelConfig = ModelConfig(
+        provider="openai", api="chat_completions", model="gpt-4o-mini", temperature=0.7
+    )
+    judge: ModelConfig = ModelConfig(
+        provider="openai", api="chat_completions", model="gpt-4o-mini", temperature=0
+    )
+
+    def provider(self, name: str) -> ProviderSettings:
+        return self.providers.get(name) or ProviderSettings()
+
+    def api_key_env(self, provider: str) -> str:
+        return self.provider(provider).api_key_env or DEFAULT_KEY_ENV.get(
+            provider, f"{provider.upper()}_API_KEY"
+        )
+
+    def api_key(self, provider: str) -> str | None:
+        """The key from the environment, or None. Never stored, logged or printed."""
+        return os.environ.get(self.api_key_env(provider)) or None
+
+    def base_url(self, provider: str) -> str | None:
+        env = DEFAULT_BASE_URL_ENV.get(provider)
+        return self.provider(provider).base_url or (os.environ.get(env) if env else None)
+
+    def database_path(self, root: Path) -> Path:
+        path = Path(self.database).expanduser()
+        return path if path.is_absolute() else root / path

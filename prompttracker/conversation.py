@@ -1,0 +1,100 @@
+"""The one multi-turn loop. Sessions only know how to send one user message."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from prompttracker.errors import LLMCallError
+from prompttracker.llm.base import Session
+from prompttracker.messages import ConversationResult, Message, StopReason
+
+
+class Interlocutor(Protocol):
+    async def reply(self, messages: list[Message]) -> tuple[str, bool]:
+        """The simulated user's next message, and whether it ended the conversation."""
+        ...
+
+
+async def simulate(
+    session: Session,
+    interlocutor: Interlocutor | None,
+    first_message: str,
+    max_turns: int,
+) -> ConversationResult:
+    """Play up to ``max_turns`` user→assistant turns. Without an interlocutor: one turn.
+
+    An empty ``first_message`` lets the interlocutor open. API errors end the conversation with
+    ``stop_reason="error"`` and keep the turns that happened.
+    """
+    messages: list[Message] = []
+    extras: dict[str, Any] = {}
+    stop_reason: StopReason = "max_turns" if interlocutor else "single_turn"
+    error: str | None = None
+    user_text = first_message
+    turn = 0
+    try:
+        if not user_text.strip():
+            if interlocutor is None:
+                raise LLMCallError("the first user message is empty and no interlocutor is set")
+            user_text, ended = await interlocutor.reply(messages)
+            if ended and not user_text.strip():
+                stop_reason = "interlocutor_ended"
+                return _result(session, messages, stop_reason, None, extras)
+        while turn < max_turns:
+            turn += 1
+            messages.append(Message(role="user", content=user_text, turn=turn))
+            answer = await session.send(user_text)
+            messages.append(
+                Message(
+                    role="assistant",
+                    content=answer.content,
+                    turn=turn,
+                    response_id=answer.response_id,
+                    usage=answer.usage,
+                    latency_ms=answer.latency_ms,
+                    tool_calls=answer.tool_calls,
+                )
+            )
+            _merge_extras(extras, answer.extras)
+            if interlocutor is None or turn >= max_turns:
+                break
+            user_text, ended = await interlocutor.reply(messages)
+            if ended:
+                stop_reason = "interlocutor_ended"
+                if user_text.strip():
+                    # Text before the marker is kept as the user's last word; the assistant
+                    # never sees it, so no further turn is played.
+                    messages.append(Message(role="user", content=user_text, turn=turn + 1))
+                break
+    except LLMCallError as exc:
+        stop_reason, error = "error", str(exc)
+    return _result(session, messages, stop_reason, error, extras)
+
+
+def _merge_extras(bucket: dict[str, Any], extras: dict[str, Any]) -> None:
+    """Per-turn API extras (search results…) accumulate over the conversation."""
+    for key, value in extras.items():
+        if isinstance(value, list):
+            bucket.setdefault(key, []).extend(value)
+        else:
+            bucket[key] = value
+
+
+def _result(
+    session: Session,
+    messages: list[Message],
+    stop_reason: StopReason,
+    error: str | None,
+    extras: dict[str, Any],
+) -> ConversationResult:
+    completed_turns = sum(1 for m in messages if m.role == "assistant")
+    return ConversationResult(
+        messages=tuple(messages),
+        turn_count=completed_turns,
+        completed=error is None,
+        stop_reason=stop_reason,
+        error=error,
+        response_ids=tuple(m.response_id for m in messages if m.response_id),
+        conversation_mode=session.conversation_mode,
+        metadata={**session.metadata, **extras},
+    )

@@ -1,0 +1,40 @@
+"""The few exceptions PromptTracker raises, each with a hint that says what to do next.
+
+The CLI is the one place that prints them (``Error:`` / ``Hint:``) and picks the exit code.
+"""
+
+from __future__ import annotations
+
+
+class PromptTrackerError(Exception):
+    """Base error. ``exit_code`` is what the CLI exits with when this reaches it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(PromptTrackerError):
+    """Bad input: YAML files, templates, options. Nothing was called or written."""
+
+    exit_code = 2
+
+
+class RunStartError(PromptTrackerError):
+    """The run could not start: a missing API key, a missing optional SDK."""
+
+    exit_code = 3
+
+
+class NotImplementedRouteError(RunStartError):
+    """A valid (provider, api) pair whose session is not built yet."""
+
+
+class LLMCallError(PromptTrackerError):
+    """An API call failed after the SDK's retries. Ends one test run as ``error``."""

@@ -1,0 +1,267 @@
+"""LLM judges: ``llm_judge`` scores the final response, ``conversation_judge`` each message.
+
+The judge model comes from the project settings (``ctx.judge_config``, already the mock under
+``--mock``), is called through the routing table at temperature 0 with structured JSON output,
+and every prompt and raw answer is kept in the evaluation's details.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+from prompttracker.config.models import ModelConfig
+from prompttracker.config.settings import Settings
+from prompttracker.evaluators.base import EvaluationContext, Evaluator, EvaluatorConfig
+from prompttracker.evaluators.text import preview
+from prompttracker.llm import router
+from prompttracker.llm.base import JsonSchema
+from prompttracker.messages import Message
+from prompttracker.results import EvaluationResult
+
+# Feedback comes first so that the judge explains itself before it commits to a number.
+# Every property is required and no others are allowed: OpenAI's strict mode demands both.
+JUDGE_SCHEMA = JsonSchema(
+    name="evaluation",
+    schema={
+        "type": "object",
+        "properties": {
+            "feedback": {
+                "type": "string",
+                "description": "Concrete explanation of the score: what was good, what was missing",
+            },
+            "score": {
+                "type": "integer",
+                "description": "0 (fails the instructions completely) to 100 (meets them fully)",
+            },
+        },
+        "required": ["feedback", "score"],
+        "additionalProperties": False,
+    },
+)
+
+JUDGE_SYSTEM_PROMPT = (
+    "You are an expert evaluator of AI assistant responses. Judge strictly by the evaluation "
+    "instructions you are given. Answer only with a JSON object with two keys: "
+    '"feedback" (a short, concrete explanation) and "score" (an integer from 0 to 100).'
+)
+
+ANSWER_FORMAT = (
+    'Answer with JSON: "feedback" — a short, concrete explanation of your judgement — and '
+    '"score" — an integer from 0 (worst) to 100 (best).'
+)
+
+RAW_IN_ERROR_CHARS = 1000
+TOOL_OUTPUT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One answer of the judge."""
+
+    score: float
+    feedback: str
+    raw_response: str
+
+
+def judge_model_config(ctx: EvaluationContext, judge_model: str | None) -> ModelConfig:
+    """The judge's model config: the project's judge, optionally another model, temperature 0."""
+    update: dict[str, Any] = {"temperature": 0}
+    if judge_model:
+        update["model"] = judge_model
+    return ctx.judge_config.model_copy(update=update)
+
+
+def format_transcript(messages: Sequence[Message]) -> str:
+    """The conversation as ``ROLE: content`` blocks, with the tool calls the assistant made."""
+    blocks = []
+    for message in messages:
+        lines = [f"{message.role.upper()}: {message.content}"]
+        for call in message.tool_calls:
+            arguments = json.dumps(call.arguments, ensure_ascii=False, default=str)
+            line = f"  [{call.type} call] {call.name}({arguments})"
+            if call.output is not None:
+                output = json.dumps(call.output, ensure_ascii=False, default=str)
+                line += f" -> {preview(output, TOOL_OUTPUT_CHARS)}"
+            lines.append(line)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def system_prompt_section(system_prompt: str) -> str:
+    """Context on what the assistant was told to do; empty when it had no system prompt."""
+    if not system_prompt.strip():
+        return ""
+    return f"SYSTEM PROMPT OF THE ASSISTANT UNDER TEST:\n{system_prompt.strip()}\n\n"
+
+
+def parse_judgement(raw: str) -> tuple[float, str]:
+    """``(score, feedback)`` from the judge's JSON answer, the score clamped to 0–100.
+
+    Raises ``ValueError`` (quoting the answer) when it is not JSON or has no numeric score.
+    """
+    text = raw.strip()
+    # Some providers wrap JSON in a Markdown fence even when asked for JSON.
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    quoted = preview(raw, RAW_IN_ERROR_CHARS)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"judge answer is not JSON: {quoted!r}") from None
+    score = data.get("score") if isinstance(data, dict) else None
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise ValueError(f"judge answer has no numeric 'score': {quoted!r}")
+    feedback = data.get("feedback", "")
+    if not isinstance(feedback, str):
+        feedback = json.dumps(feedback, ensure_ascii=False)
+    return max(0.0, min(100.0, float(score))), feedback
+
+
+async def ask_judge(config: ModelConfig, settings: Settings, prompt: str) -> Judgement:
+    """Send one judge prompt through the routing table and parse the structured answer."""
+    turn = await router.complete(
+        config,
+        settings,
+        system_prompt=JUDGE_SYSTEM_PROMPT,
+        messages=[Message(role="user", content=prompt, turn=1)],
+        response_format=JUDGE_SCHEMA,
+    )
+    score, feedback = parse_judgement(turn.content)
+    return Judgement(score=score, feedback=feedback, raw_response=turn.content)
+
+
+class JudgeConfig(EvaluatorConfig):
+    """Keys both judges share."""
+
+    threshold_score: int = Field(default=70, ge=0, le=100)
+    judge_model: str | None = None  # another model on the project's judge provider/api
+
+
+class LlmJudgeEvaluator(Evaluator):
+    """An LLM scores the final assistant response against ``custom_instructions``.
+
+    Passes when the score is at least ``threshold_score``.
+    """
+
+    type = "llm_judge"
+
+    class Config(JudgeConfig):
+        custom_instructions: str = Field(
+            default="Evaluate the quality and appropriateness of the response", min_length=1
+        )
+
+    def judge_prompt(self, ctx: EvaluationContext) -> str:
+        """The full prompt the judge receives."""
+        conversation = ctx.conversation
+        return (
+            "Evaluate the final response of an AI assistant in the conversation below.\n\n"
+            f"{system_prompt_section(ctx.system_prompt)}"
+            f"CONVERSATION:\n{format_transcript(conversation.messages)}\n\n"
+            f"RESPONSE TO EVALUATE (the assistant's final message):\n{conversation.final_response}"
+            f"\n\nEVALUATION INSTRUCTIONS:\n{self.config.custom_instructions}\n\n{ANSWER_FORMAT}"
+        )
+
+    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
+        config = judge_model_config(ctx, self.config.judge_model)
+        threshold = self.config.threshold_score
+        if not ctx.conversation.assistant_messages():
+            return self.result(
+                0, False, "There is no assistant response to judge.", judge_model=config.label
+            )
+        prompt = self.judge_prompt(ctx)
+        judgement = await ask_judge(config, ctx.settings, prompt)
+        return self.result(
+            judgement.score,
+            judgement.score >= threshold,
+            judgement.feedback,
+            judge_model=config.label,
+            judge_system_prompt=JUDGE_SYSTEM_PROMPT,
+            judge_prompt=prompt,
+            raw_response=judgement.raw_response,
+            threshold_score=threshold,
+        )
+
+
+class ConversationJudgeEvaluator(Evaluator):
+    """An LLM scores each assistant message, in the context of the conversation up to it.
+
+    The score is the mean of the message scores; passes when it is at least ``threshold_score``.
+    """
+
+    type = "conversation_judge"
+
+    class Config(JudgeConfig):
+        evaluation_prompt: str = Field(
+            default=(
+                "Evaluate this assistant message for quality and appropriateness. Score 0-100."
+            ),
+            min_length=1,
+        )
+
+    def judge_prompt(self, ctx: EvaluationContext, index: int, ordinal: int, total: int) -> str:
+        """The prompt for the assistant message at ``ctx.conversation.messages[index]``."""
+        messages = ctx.conversation.messages
+        message = messages[index]
+        return (
+            f"{self.config.evaluation_prompt}\n\n"
+            f"{system_prompt_section(ctx.system_prompt)}"
+            f"CONVERSATION SO FAR:\n{format_transcript(messages[: index + 1])}\n\n"
+            f"MESSAGE TO EVALUATE (assistant message {ordinal} of {total}, turn {message.turn}):\n"
+            f"{message.content}\n\n{ANSWER_FORMAT}"
+        )
+
+    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
+        config = judge_model_config(ctx, self.config.judge_model)
+        threshold = self.config.threshold_score
+        messages = ctx.conversation.messages
+        positions = [i for i, m in enumerate(messages) if m.role == "assistant"]
+        if not positions:
+            return self.result(
+                0, False, "There are no assistant messages to judge.", judge_model=config.label
+            )
+        message_scores = []
+        # One message at a time: the engine already bounds concurrency across test runs.
+        for ordinal, index in enumerate(positions, 1):
+            prompt = self.judge_prompt(ctx, index, ordinal, len(positions))
+            judgement = await ask_judge(config, ctx.settings, prompt)
+            message_scores.append(
+                {
+                    "message_index": index,
+                    "turn": messages[index].turn,
+                    "score": judgement.score,
+                    "feedback": judgement.feedback,
+                    "content_preview": preview(messages[index].content),
+                    "judge_prompt": prompt,
+                    "raw_response": judgement.raw_response,
+                }
+            )
+        scores = [entry["score"] for entry in message_scores]
+        average = round(sum(scores) / len(scores), 2)
+        passed = average >= threshold
+        lines = [
+            f"Average score: {average:g}/100 across {len(scores)} assistant message(s) "
+            f"({'meets' if passed else 'below'} threshold {threshold}).",
+            *(
+                f"Turn {entry['turn']}: {entry['score']:g} — {entry['feedback']}"
+                for entry in message_scores
+            ),
+        ]
+        return self.result(
+            average,
+            passed,
+            "\n".join(lines),
+            judge_model=config.label,
+            judge_system_prompt=JUDGE_SYSTEM_PROMPT,
+            message_scores=message_scores,
+            total_messages=len(scores),
+            threshold_score=threshold,
+        )
+
+
+EVALUATORS: list[type[Evaluator]] = [LlmJudgeEvaluator, ConversationJudgeEvaluator]

@@ -1,0 +1,1 @@
+"""LLM sessions: one module per API, one routing table in ``router``."""

@@ -1,0 +1,60 @@
+"""The one extension point for APIs: a Session sends one user message, gets the assistant turn."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from prompttracker.config.models import ModelConfig
+from prompttracker.config.settings import Settings
+from prompttracker.messages import AssistantTurn, Message
+
+
+@dataclass(frozen=True)
+class JsonSchema:
+    """Structured output: the answer must be JSON matching ``schema`` (used by the judges)."""
+
+    name: str
+    schema: dict[str, Any]
+
+
+@dataclass
+class SessionOptions:
+    """Everything a session needs besides the model config."""
+
+    system_prompt: str = ""
+    history: Sequence[Message] = ()  # earlier turns to start from (one-shot calls, interlocutor)
+    response_format: JsonSchema | None = None
+    function_outputs: dict[str, Any] = field(default_factory=dict)
+    http_client: Any = None  # injectable transport for tests
+
+
+class Session(ABC):
+    """A conversation with one model on one API.
+
+    Subclasses implement ``send``; the multi-turn loop lives in ``conversation.simulate``.
+    """
+
+    conversation_mode: ClassVar[str] = "messages"
+
+    def __init__(self, config: ModelConfig, settings: Settings, options: SessionOptions) -> None:
+        self.config = config
+        self.settings = settings
+        self.options = options
+
+    @abstractmethod
+    async def send(self, user_message: str) -> AssistantTurn:
+        """Send one user message and return the assistant's answer.
+
+        Raises ``LLMCallError`` when the API fails after the SDK's retries.
+        """
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """API-specific state to store with the conversation (thread id, …)."""
+        return {}
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most sessions hold nothing
+        """Release clients; called once the conversation is over."""

@@ -1,0 +1,140 @@
+"""Who we talk to: SDK client factories (keys, base URLs, timeouts, injectable HTTP client).
+
+Which protocol we speak lives in the API modules. Only routes import this module, never the CLI
+at start-up, so ``pt --help`` does not pay for ``import openai``; the SDK is still imported
+inside the functions to keep that true even if someone imports this module early.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from prompttracker.config.settings import Settings
+from prompttracker.errors import LLMCallError, RunStartError
+from prompttracker.llm.redact import redact
+
+if TYPE_CHECKING:
+    import openai
+
+_STATUS_HINTS = {
+    400: "the API rejected the request: check the model name and the model_config parameters",
+    401: "the API key was refused: check the key in the environment variable for this provider",
+    403: "the key has no access to this model or resource: check the project and its permissions",
+    404: "not found: check the model name, the ids in model_config and the provider base_url",
+    429: "rate limit or quota reached: lower 'concurrency' in the settings or retry later",
+}
+_SERVER_HINT = "the provider had an error after the SDK's retries: retry later"
+
+
+def require_api_key(settings: Settings, provider: str) -> None:
+    """Raise ``RunStartError`` naming the environment variable when ``provider`` has no key."""
+    if settings.api_key(provider):
+        return
+    env = settings.api_key_env(provider)
+    raise RunStartError(
+        f"no API key for {provider}: the environment variable {env} is not set",
+        hint=f"set it with `export {env}=...` (keys are read from the environment, never from "
+        "files), or run with --mock to play every test offline",
+    )
+
+
+def openai_client(settings: Settings, http_client: Any = None) -> openai.AsyncOpenAI:
+    """An ``AsyncOpenAI`` client for the project's OpenAI (or OpenAI-compatible) endpoint.
+
+    ``http_client`` (an ``httpx2.AsyncClient``) is injectable for tests and proxies.
+    """
+    import openai
+
+    require_api_key(settings, "openai")
+    provider = settings.provider("openai")
+    return openai.AsyncOpenAI(
+        api_key=settings.api_key("openai"),
+        base_url=settings.base_url("openai"),
+        timeout=provider.timeout_seconds,
+        max_retries=provider.max_retries,
+        http_client=http_client,
+    )
+
+
+def llm_call_error(
+    exc: Exception, api_label: str, *, secrets: tuple[str | None, ...] = ()
+) -> LLMCallError:
+    """Turn an SDK exception into one clear, key-free line (plus a hint).
+
+    ``secrets`` are literal values to hide besides anything key-shaped; the key the failed
+    request carried in its Authorization header is always hidden too.
+    """
+    import openai
+
+    hidden = (*secrets, *_request_credentials(exc))
+    hint: str | None
+    if isinstance(exc, openai.APIStatusError):
+        detail = _body_message(exc.body) or _reason(exc.status_code)
+        message = f"{api_label}: the API answered HTTP {exc.status_code}: {detail}"
+        if exc.request_id:
+            message += f" (request id {exc.request_id})"
+        hint = _STATUS_HINTS.get(exc.status_code)
+        if hint is None and exc.status_code >= 500:
+            hint = _SERVER_HINT
+    elif isinstance(exc, openai.APITimeoutError):
+        message = f"{api_label}: the request to {_where(exc)} timed out after the SDK's retries"
+        hint = "raise providers.<name>.timeout_seconds in the settings, or retry later"
+    elif isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        reason = f" ({type(cause).__name__}: {cause})" if cause else ""
+        message = f"{api_label}: could not connect to {_where(exc)}{reason}"
+        hint = "check the network and the provider's base_url in the settings"
+    else:
+        message = f"{api_label}: {type(exc).__name__}: {exc}"
+        hint = None
+    return LLMCallError(_one_line(redact(message, hidden)), hint=hint)
+
+
+def _body_message(body: object) -> str:
+    """The provider's own error text: ``{"message": ...}`` (the SDK strips the ``error`` level)."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        return ""
+    return body.strip()[:300] if isinstance(body, str) else ""
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+def _where(exc: Exception) -> str:
+    """Scheme, host and path of the failed request; the query is dropped (keys can live there)."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if url is None:
+        return "the API"
+    try:
+        return f"{url.scheme}://{url.host}{url.path}"
+    except AttributeError:
+        return "the API"
+
+
+def _request_credentials(exc: Exception) -> list[str]:
+    """The key the failed request sent, so that an echo of it in the body is hidden."""
+    request = getattr(exc, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is None:
+        return []
+    found = []
+    for name in ("authorization", "api-key", "x-api-key"):
+        value = headers.get(name)
+        if value:
+            found.append(re.sub(r"(?i)^bearer\s+", "", value))
+    return found
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,74 @@
+"""THE routing table: ApiType → session class. Conversations and one-shot calls both go through it.
+
+Entries are import paths so that ``pt --help`` imports no SDK; a route is imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import import_module
+
+from prompttracker.api_types import ApiType
+from prompttracker.config.models import ModelConfig
+from prompttracker.config.settings import Settings
+from prompttracker.errors import NotImplementedRouteError
+from prompttracker.llm.base import JsonSchema, Session, SessionOptions
+from prompttracker.messages import AssistantTurn, Message
+
+ROUTES: dict[ApiType, str] = {
+    ApiType.OPENAI_CHAT_COMPLETIONS: (
+        "prompttracker.llm.openai_chat_completions:ChatCompletionsSession"
+    ),
+    ApiType.MOCK: "prompttracker.llm.mock:MockSession",
+}
+
+
+def session_class(api_type: ApiType) -> type[Session]:
+    """The session class for an ApiType, imported on first use."""
+    target = ROUTES.get(api_type)
+    if target is None:
+        raise NotImplementedRouteError(
+            f"the {api_type.value} route is valid configuration but not implemented yet",
+            hint="use another api for this version for now, or run with --mock",
+        )
+    module, _, name = target.partition(":")
+    cls: type[Session] = getattr(import_module(module), name)
+    return cls
+
+
+def effective_config(config: ModelConfig, *, mock: bool) -> ModelConfig:
+    """With ``--mock`` every route answers offline: keep the model name, swap the provider."""
+    if not mock or config.provider == "mock":
+        return config
+    return config.model_copy(update={"provider": "mock", "api": config.api})
+
+
+def open_session(
+    config: ModelConfig, settings: Settings, options: SessionOptions | None = None
+) -> Session:
+    """Open a session on the API that ``config`` names."""
+    return session_class(config.api_type)(config, settings, options or SessionOptions())
+
+
+async def complete(
+    config: ModelConfig,
+    settings: Settings,
+    *,
+    system_prompt: str,
+    messages: Sequence[Message],
+    response_format: JsonSchema | None = None,
+) -> AssistantTurn:
+    """One-shot call: the last message is sent, the ones before it are history."""
+    if not messages or messages[-1].role != "user":
+        raise ValueError("complete() needs a conversation that ends with a user message")
+    session = open_session(
+        config,
+        settings,
+        SessionOptions(
+            system_prompt=system_prompt, history=messages[:-1], response_format=response_format
+        ),
+    )
+    try:
+        return await session.send(messages[-1].content)
+    finally:
+        await session.aclose()

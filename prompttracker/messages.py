@@ -1,0 +1,89 @@
+"""Immutable result values: messages, tool calls, usage, one assistant turn, a conversation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+StopReason = Literal["max_turns", "interlocutor_ended", "error", "single_turn"]
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Usage(Value):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class ToolCall(Value):
+    """A call the model made (function or hosted tool) and the output it got back."""
+
+    id: str = ""
+    type: str = "function"  # function | web_search | file_search | code_interpreter
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    output: Any = None
+
+
+class AssistantTurn(Value):
+    """What a session returns for one user message."""
+
+    content: str
+    response_id: str | None = None
+    usage: Usage = Usage()
+    latency_ms: float = 0.0
+    tool_calls: tuple[ToolCall, ...] = ()
+    extras: dict[str, Any] = Field(default_factory=dict)  # e.g. file_search_results
+
+
+class Message(Value):
+    role: Role
+    content: str
+    turn: int
+    response_id: str | None = None
+    usage: Usage | None = None
+    latency_ms: float | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+class ConversationResult(Value):
+    """A finished conversation: what every evaluator receives and what the store keeps."""
+
+    messages: tuple[Message, ...]
+    turn_count: int
+    completed: bool
+    stop_reason: StopReason
+    error: str | None = None
+    response_ids: tuple[str, ...] = ()
+    conversation_mode: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)  # thread_id, search results…
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for message in self.messages:
+            if message.role == "assistant" and message.usage:
+                total = total + message.usage
+        return total
+
+    def assistant_messages(self) -> list[Message]:
+        return [m for m in self.messages if m.role == "assistant"]
+
+    @property
+    def final_response(self) -> str:
+        assistant = self.assistant_messages()
+        return assistant[-1].content if assistant else ""

@@ -1,0 +1,182 @@
+"""One test run as a rich transcript: header, the conversation turn by turn, evaluations.
+
+Everything the LLMs wrote goes through ``rich.text.Text``, never through markup strings, so
+``[brackets]`` in a reply are shown as written instead of being read as styles.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from prompttracker.messages import ConversationResult, Message, ToolCall
+from prompttracker.results import EvaluationResult, TestRunOutcome
+
+STATUS_STYLES = {"passed": "bold green", "failed": "bold red", "error": "bold magenta"}
+TOOL_OUTPUT_LIMIT = 200
+
+
+def status_text(status: str) -> Text:
+    """``PASS`` / ``FAIL`` / ``ERROR`` in its colour."""
+    word = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}.get(status, status.upper())
+    return Text(word, style=STATUS_STYLES.get(status, "bold"))
+
+
+def format_score(score: float | None) -> str:
+    """``85``, ``82.5`` or ``—`` when no evaluator produced a score."""
+    if score is None:
+        return "—"
+    return f"{score:.1f}".removesuffix(".0")
+
+
+def format_seconds(milliseconds: float) -> str:
+    """``0.4s``, ``12.0s``, ``2m 05s``."""
+    seconds = max(milliseconds, 0.0) / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
+
+
+def transcript_view(outcome: TestRunOutcome) -> RenderableType:
+    """The full transcript of one test run, ready for ``console.print``."""
+    parts: list[RenderableType] = [_header(outcome)]
+    conversation = outcome.conversation
+    if conversation is None:
+        parts.append(Text("(no conversation was played)", style="dim"))
+    else:
+        single_turn = conversation.stop_reason == "single_turn"
+        assistant_label = f"Assistant · {outcome.model_config_.label}"
+        parts.extend(_message_panel(m, single_turn, assistant_label) for m in conversation.messages)
+        parts.append(_stop_line(conversation))
+    parts.extend(_error_lines(outcome))
+    parts.append(_evaluations_table(outcome.evaluations))
+    return Group(*parts)
+
+
+def transcript_text(outcome: TestRunOutcome, width: int = 100) -> str:
+    """The transcript as plain text (no colours), e.g. for a JUnit failure body."""
+    console = Console(
+        file=io.StringIO(), record=True, width=width, color_system=None, force_terminal=False
+    )
+    console.print(transcript_view(outcome))
+    return console.export_text(styles=False)
+
+
+def _header(outcome: TestRunOutcome) -> RenderableType:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row(
+        "prompt", Text(f"{outcome.prompt_slug} ({outcome.prompt_name}) v{outcome.version}")
+    )
+    grid.add_row("dataset", Text(f"{outcome.dataset} [{outcome.row_name}]"))
+    route = Text(outcome.model_config_.label)
+    if outcome.mock:
+        route.append("  ")
+        route.append("MOCK", style="bold black on yellow")
+    grid.add_row("route", route)
+    status = status_text(outcome.status)
+    status.append(f"  score {format_score(outcome.score)}", style="bold")
+    status.append(f"  · {format_seconds(outcome.duration_ms)}", style="dim")
+    grid.add_row("status", status)
+    return Panel(grid, title=Text(outcome.label, style="bold"), title_align="left")
+
+
+def _message_panel(message: Message, single_turn: bool, assistant_label: str) -> RenderableType:
+    if message.role == "user":
+        label, style = ("User" if single_turn else "User (simulated)"), "cyan"
+    elif message.role == "assistant":
+        label, style = assistant_label, "green"
+    else:
+        label, style = message.role.capitalize(), "yellow"
+    title = Text(f"{label} · turn {message.turn}", style=f"bold {style}")
+    body: list[RenderableType] = [Text(message.content or "(empty)")]
+    body.extend(_tool_call_line(call) for call in message.tool_calls)
+    subtitle = _message_stats(message)
+    return Panel(
+        Group(*body),
+        title=title,
+        title_align="left",
+        subtitle=subtitle,
+        subtitle_align="right",
+        border_style=style,
+        box=box.ROUNDED,
+    )
+
+
+def _message_stats(message: Message) -> Text | None:
+    stats = []
+    if message.usage and message.usage.total_tokens:
+        stats.append(f"{message.usage.total_tokens} tokens")
+    if message.latency_ms:
+        stats.append(format_seconds(message.latency_ms))
+    return Text(" · ".join(stats), style="dim") if stats else None
+
+
+def _tool_call_line(call: ToolCall) -> Text:
+    line = Text("⚙ ", style="yellow")
+    kind = "" if call.type == "function" else f"{call.type}: "
+    line.append(f"{kind}{call.name}", style="bold yellow")
+    line.append(f"({_compact(call.arguments)})")
+    if call.output is not None:
+        line.append(" → ", style="dim")
+        line.append(_truncate(_compact(call.output), TOOL_OUTPUT_LIMIT), style="dim")
+    return line
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _stop_line(conversation: ConversationResult) -> Text:
+    turns = "turn" if conversation.turn_count == 1 else "turns"
+    line = Text("stop reason: ", style="dim")
+    line.append(conversation.stop_reason, style="bold")
+    line.append(f" · {conversation.turn_count} {turns}", style="dim")
+    return line
+
+
+def _error_lines(outcome: TestRunOutcome) -> list[Text]:
+    errors = [outcome.error, outcome.conversation.error if outcome.conversation else None]
+    unique = list(dict.fromkeys(e for e in errors if e))
+    return [Text(f"error: {e}", style="bold red") for e in unique]
+
+
+def _evaluations_table(evaluations: tuple[EvaluationResult, ...]) -> RenderableType:
+    if not evaluations:
+        return Text("no evaluations", style="dim")
+    table = Table(title="Evaluations", title_justify="left", expand=True, box=box.SIMPLE_HEAD)
+    table.add_column("evaluator", no_wrap=True)
+    table.add_column("type", style="dim", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("feedback", ratio=1)
+    for evaluation in evaluations:
+        feedback = Text(evaluation.feedback)
+        if evaluation.error:
+            feedback = Text(f"error: {evaluation.error}", style="red")
+        table.add_row(
+            Text(evaluation.evaluator),
+            Text(evaluation.type),
+            format_score(None if evaluation.error else evaluation.score),
+            status_text(evaluation.status),
+            feedback,
+        )
+    return table

@@ -1,0 +1,97 @@
+"""Results of a run, as values: one evaluation, one test run, one whole run.
+
+The engine produces them, the store persists and reloads them, reports render them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from prompttracker.config.models import ModelConfig
+from prompttracker.messages import ConversationResult, Usage, Value
+
+TestStatus = Literal["passed", "failed", "error"]
+RunStatus = Literal["running", "completed", "interrupted", "failed"]
+
+
+class EvaluationResult(Value):
+    """One evaluator's verdict on one conversation. ``error`` set means the evaluator raised."""
+
+    evaluator: str  # the spec's label (name or type)
+    type: str
+    score: float = Field(ge=0, le=100)
+    passed: bool
+    feedback: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)  # judge model, prompt, raw answer…
+    error: str | None = None
+
+    @property
+    def status(self) -> TestStatus:
+        if self.error:
+            return "error"
+        return "passed" if self.passed else "failed"
+
+
+class TestRunOutcome(Value):
+    """One test × prompt version × dataset row, played and scored."""
+
+    __test__ = False  # not a pytest class
+
+    test_name: str
+    prompt_slug: str
+    prompt_name: str
+    version: int
+    version_hash: str = ""
+    dataset: str
+    row_name: str
+    variables: dict[str, Any] = Field(default_factory=dict)
+    model_config_: ModelConfig = Field(alias="model_config")
+    system_prompt: str = ""  # rendered
+    user_prompt: str = ""  # rendered
+    status: TestStatus
+    error: str | None = None
+    conversation: ConversationResult | None = None
+    evaluations: tuple[EvaluationResult, ...] = ()
+    started_at: datetime
+    finished_at: datetime
+    mock: bool = False
+    cost_usd: float | None = None
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, protected_namespaces=())
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+    @property
+    def usage(self) -> Usage:
+        return self.conversation.usage if self.conversation else Usage()
+
+    @property
+    def score(self) -> float | None:
+        """Mean score of the evaluators that did not error, or None."""
+        scores = [e.score for e in self.evaluations if not e.error]
+        return sum(scores) / len(scores) if scores else None
+
+    @property
+    def label(self) -> str:
+        return f"{self.prompt_slug}::{self.test_name} v{self.version} [{self.row_name}]"
+
+
+class RunRecord(Value):
+    """One ``pt run-tests`` invocation."""
+
+    id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: RunStatus = "running"
+    mock: bool = False
+    project_root: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0

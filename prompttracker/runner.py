@@ -1,0 +1,123 @@
+"""PromptVersionRunner: the only runner. Render, open a session, simulate, evaluate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prompttracker.config.loader import Project
+from prompttracker.config.models import Dataset, DatasetRow, Prompt, PromptVersion, Test
+from prompttracker.conversation import simulate
+from prompttracker.evaluators.base import EvaluationContext
+from prompttracker.evaluators.registry import run_evaluators
+from prompttracker.interlocutor import LLMInterlocutor
+from prompttracker.llm.base import SessionOptions
+from prompttracker.llm.router import effective_config, open_session
+from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus
+from prompttracker.store.store import version_hash
+from prompttracker.templating import render
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One test × prompt version × dataset row, before it runs."""
+
+    prompt_slug: str
+    prompt: Prompt
+    test: Test
+    version: PromptVersion
+    dataset_name: str
+    dataset: Dataset
+    row: DatasetRow
+
+    @property
+    def label(self) -> str:
+        return f"{self.prompt_slug}::{self.test.name} v{self.version.version} [{self.row.name}]"
+
+
+class PromptVersionRunner:
+    """Plays one planned run end to end and returns its outcome; never raises for API errors."""
+
+    def __init__(self, project: Project, *, mock: bool = False) -> None:
+        self.project = project
+        self.settings = project.settings
+        self.mock = mock
+
+    async def run(self, planned: PlannedRun) -> TestRunOutcome:
+        started = datetime.now(UTC)
+        version, row = planned.version, planned.row
+        variables = {**version.variables, **row.variables}
+        config = effective_config(version.model_config_, mock=self.mock)
+        outcome = {
+            "test_name": planned.test.name,
+            "prompt_slug": planned.prompt_slug,
+            "prompt_name": planned.prompt.name,
+            "version": version.version,
+            "version_hash": version_hash(planned.prompt_slug, version),
+            "dataset": planned.dataset_name,
+            "row_name": row.name,
+            "variables": variables,
+            "model_config": config,
+            "mock": self.mock,
+            "started_at": started,
+        }
+        system_prompt = render(version.system_prompt, variables)
+        user_prompt = render(version.user_prompt, variables)
+        outcome |= {"system_prompt": system_prompt, "user_prompt": user_prompt}
+
+        conversational = planned.dataset.mode == "conversational"
+        interlocutor = (
+            LLMInterlocutor(
+                row.interlocutor_simulation_prompt or "",
+                effective_config(self.settings.interlocutor, mock=self.mock),
+                self.settings,
+            )
+            if conversational
+            else None
+        )
+        session = open_session(
+            config,
+            self.settings,
+            SessionOptions(system_prompt=system_prompt, function_outputs=row.mock_function_outputs),
+        )
+        try:
+            conversation = await simulate(
+                session, interlocutor, user_prompt, row.max_turns if conversational else 1
+            )
+        finally:
+            await session.aclose()
+
+        evaluations: list[EvaluationResult] = []
+        if conversation.error is None:
+            ctx = EvaluationContext(
+                conversation=conversation,
+                row=row,
+                system_prompt=system_prompt,
+                model_config=config,
+                judge_config=effective_config(self.settings.judge, mock=self.mock),
+                settings=self.settings,
+            )
+            evaluations = await run_evaluators(planned.test.evaluators, ctx)
+        status, error = _status(conversation.error, evaluations)
+        return TestRunOutcome(
+            **outcome,
+            status=status,
+            error=error,
+            conversation=conversation,
+            evaluations=tuple(evaluations),
+            finished_at=datetime.now(UTC),
+        )
+
+
+def _status(
+    conversation_error: str | None, evaluations: list[EvaluationResult]
+) -> tuple[TestStatus, str | None]:
+    """Error beats failure: an API error or an evaluator that raised is not a prompt failure."""
+    if conversation_error:
+        return "error", conversation_error
+    errored = [e for e in evaluations if e.error]
+    if errored:
+        return "error", "; ".join(f"evaluator {e.evaluator} raised: {e.error}" for e in errored)
+    if all(e.passed for e in evaluations):
+        return "passed", None
+    return "failed", None

@@ -1,0 +1,138 @@
+"""The results database schema, as append-only named migrations.
+
+Never edit a migration that has shipped: add ``m002_...`` below it instead. sqlite-utils records
+applied names in ``_sqlite_migrations``, so applying twice is a no-op.
+
+JSON columns are TEXT holding JSON; timestamps are ISO-8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("prompttracker")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Runs, prompt-version snapshots, test runs, their conversations, messages, evaluations."""
+    db.table("runs").create(
+        {
+            "id": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | completed | interrupted | failed
+            "mock": int,
+            "project_root": str,
+            "options": str,  # JSON
+            "total": int,
+            "passed": int,
+            "failed": int,
+            "errored": int,
+        },
+        pk="id",
+        not_null=["started_at", "status"],
+    )
+    db.table("prompt_versions").create(
+        {
+            "hash": str,  # sha256 of the canonical JSON of the version's content
+            "prompt_slug": str,
+            "prompt_name": str,
+            "version": int,
+            "system_prompt": str,  # the template, not a rendering
+            "user_prompt": str,
+            "variables": str,  # JSON
+            "model_config": str,  # JSON
+            "first_seen_at": str,
+        },
+        pk="hash",
+        not_null=["prompt_slug", "version"],
+    )
+    db.table("test_runs").create(
+        {
+            "id": str,
+            "run_id": str,
+            "prompt_version_hash": str,
+            "test_name": str,
+            "prompt_slug": str,
+            "version": int,
+            "dataset": str,
+            "row_name": str,
+            "variables": str,  # JSON
+            "model_config": str,  # JSON: the config that actually ran (--mock swaps it)
+            "status": str,  # passed | failed | error
+            "error": str,
+            "started_at": str,
+            "finished_at": str,
+            "duration_ms": float,
+            "score": float,
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "mock": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("prompt_version_hash", "prompt_versions", "hash")],
+        not_null=["run_id", "status"],
+    )
+    db.table("llm_responses").create(
+        {
+            "id": int,
+            "test_run_id": str,
+            "provider": str,
+            "api": str,
+            "model": str,
+            "rendered_system_prompt": str,
+            "rendered_user_prompt": str,
+            "response_text": str,  # the final assistant message
+            "input_tokens": int,
+            "output_tokens": int,
+            "cost_usd": float,
+            "latency_ms": float,  # summed over the assistant turns
+            "metadata": str,  # JSON: conversation_messages, turn_count, stop_reason, thread_id…
+        },
+        pk="id",
+        foreign_keys=[("test_run_id", "test_runs", "id")],
+        not_null=["test_run_id"],
+    )
+    db.table("messages").create(
+        {
+            "id": int,
+            "test_run_id": str,
+            "position": int,
+            "turn": int,
+            "role": str,
+            "content": str,
+            "response_id": str,
+            "input_tokens": int,
+            "output_tokens": int,
+            "latency_ms": float,
+            "tool_calls": str,  # JSON list
+        },
+        pk="id",
+        foreign_keys=[("test_run_id", "test_runs", "id")],
+        not_null=["test_run_id", "position", "role"],
+    )
+    db.table("evaluations").create(
+        {
+            "id": int,
+            "test_run_id": str,
+            "position": int,
+            "evaluator": str,
+            "type": str,
+            "score": float,
+            "passed": int,
+            "feedback": str,
+            "details": str,  # JSON
+            "error": str,
+        },
+        pk="id",
+        foreign_keys=[("test_run_id", "test_runs", "id")],
+        not_null=["test_run_id", "position", "evaluator"],
+    )
+    db.table("runs").create_index(["started_at"])
+    db.table("test_runs").create_index(["run_id"])
+    db.table("test_runs").create_index(["prompt_version_hash"])
+    db.table("llm_responses").create_index(["test_run_id"])
+    db.table("messages").create_index(["test_run_id", "position"])
+    db.table("evaluations").create_index(["test_run_id", "position"])

@@ -1,0 +1,140 @@
+"""Planning, preflight, bounded concurrency and interruption."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from prompttracker.config.loader import load_project
+from prompttracker.engine import Selection, execute, plan, preflight
+from prompttracker.errors import ConfigError, NotImplementedRouteError, RunStartError
+from prompttracker.runner import PromptVersionRunner
+from prompttracker.store.store import Store
+from tests.project_factory import DATASET, PROMPT, write_project
+
+THREE_ROWS = DATASET + "".join(
+    f"""  - name: row {i}
+    variables: {{ company: Acme, opening_message: "hello {i}" }}
+    interlocutor_simulation_prompt: You are customer {i}.
+    max_turns: 2
+"""
+    for i in (2, 3)
+)
+
+
+def test_plan_is_test_x_version_x_row(tmp_path):
+    text = PROMPT.replace("status: active", "status: active") + (
+        "  - name: second\n    dataset: billing\n    tags: [slow]\n    enabled: false\n"
+    )
+    write_project(tmp_path, prompts={"p": text}, datasets={"billing": THREE_ROWS})
+    project = load_project(tmp_path)
+    planned = plan(project)
+    assert [p.label for p in planned] == [
+        "p::double charge is refunded v1 [angry double charge]",
+        "p::double charge is refunded v1 [row 2]",
+        "p::double charge is refunded v1 [row 3]",
+    ]
+    with pytest.raises(ConfigError):
+        plan(project, Selection(tags=("slow",)))  # the only slow test is disabled
+
+
+def test_preflight_needs_the_key_unless_mock(tmp_path, monkeypatch):
+    project = load_project(write_project(tmp_path))
+    planned = plan(project)
+    with pytest.raises(RunStartError, match="OPENAI_API_KEY"):
+        preflight(project, planned, mock=False)
+    preflight(project, planned, mock=True)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    preflight(project, planned, mock=False)
+
+
+def test_preflight_rejects_routes_not_built_yet(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    text = PROMPT.replace("provider: openai", "provider: anthropic").replace(
+        "api: chat_completions", "api: messages"
+    )
+    project = load_project(write_project(tmp_path, prompts={"p": text}))
+    with pytest.raises(NotImplementedRouteError, match="anthropic_messages"):
+        preflight(project, plan(project), mock=False)
+
+
+async def test_concurrency_is_bounded(tmp_path, monkeypatch):
+    project = load_project(write_project(tmp_path, datasets={"billing": THREE_ROWS}))
+    active = 0
+    peak = 0
+    original = PromptVersionRunner.run
+
+    async def tracked(self, item):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        try:
+            return await original(self, item)
+        finally:
+            active -= 1
+
+    monkeypatch.setattr(PromptVersionRunner, "run", tracked)
+    store = Store(tmp_path / "r.db")
+    report = await execute(project, plan(project), store, mock=True, concurrency=2, options={})
+    assert peak == 2
+    assert len(report.outcomes) == 3
+    assert report.run.status == "completed" and report.run.total == 3
+
+
+async def test_interrupted_run_keeps_finished_test_runs(tmp_path, monkeypatch):
+    project = load_project(write_project(tmp_path, datasets={"billing": THREE_ROWS}))
+    original = PromptVersionRunner.run
+    first_done = asyncio.Event()
+
+    async def hang_after_first(self, item):
+        if item.row.name == "angry double charge":
+            return await original(self, item)
+        await first_done.wait()
+        await asyncio.sleep(3600)  # never finishes: the run is cancelled
+
+    monkeypatch.setattr(PromptVersionRunner, "run", hang_after_first)
+    store = Store(tmp_path / "r.db")
+    task = asyncio.create_task(
+        execute(
+            project,
+            plan(project),
+            store,
+            mock=True,
+            concurrency=3,
+            options={},
+            on_result=lambda outcome: first_done.set(),
+        )
+    )
+    await first_done.wait()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    reopened = Store(tmp_path / "r.db")
+    (run,) = reopened.list_runs()
+    assert run.status == "interrupted"
+    assert run.total == 1
+    (outcome,) = reopened.load_outcomes(run.id)
+    assert outcome.row_name == "angry double charge"
+    assert outcome.conversation is not None and outcome.conversation.turn_count >= 1
+
+
+async def test_a_crashing_test_run_becomes_an_error_and_others_continue(tmp_path, monkeypatch):
+    project = load_project(write_project(tmp_path, datasets={"billing": THREE_ROWS}))
+    original = PromptVersionRunner.run
+
+    async def crash_one(self, item):
+        if item.row.name == "row 2":
+            raise RuntimeError("boom")
+        return await original(self, item)
+
+    monkeypatch.setattr(PromptVersionRunner, "run", crash_one)
+    report = await execute(
+        project, plan(project), Store(tmp_path / "r.db"), mock=True, concurrency=1, options={}
+    )
+    statuses = {o.row_name: o.status for o in report.outcomes}
+    assert statuses["row 2"] == "error"
+    assert len(statuses) == 3
+    assert "RuntimeError: boom" in next(o.error for o in report.outcomes if o.row_name == "row 2")
