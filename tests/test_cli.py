@@ -10,10 +10,12 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from prompttracker.cli import app
+from tests.conftest import load_fixture
 from tests.project_factory import PROMPT, write_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,3 +181,86 @@ def test_runs_without_database(tmp_path):
     result = pt("runs", "list")
     assert result.exit_code == 2
     assert "no results database" in result.output
+
+
+def completion(content: str, n: int) -> dict:
+    """The spec's chat.completion example with our content, id and usage."""
+    body = load_fixture("openai/chat_completion.json")
+    body["id"] = f"chatcmpl-{n}"
+    body["choices"][0]["message"]["content"] = content
+    body["usage"].update(prompt_tokens=20 + n, completion_tokens=5, total_tokens=25 + n)
+    return body
+
+
+FIRST_REPLY = "Sorry about that! I have issued a refund for the duplicate charge."
+
+
+def test_real_run_over_chat_completions(tmp_path, monkeypatch, httpx2_mock):
+    """No --mock: the assistant and the simulated user both go through Chat Completions."""
+    secret = "sk-test-SECRET-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    write_project(tmp_path)
+    replies = iter(
+        [
+            FIRST_REPLY,  # assistant
+            "Thanks. How long will it take?",  # simulated user
+            "The refund arrives within 5 business days.",  # assistant
+            "Great, thank you! [END_CONVERSATION]",  # simulated user
+        ]
+    )
+    bodies: list[dict] = []
+
+    def answer(request):
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=completion(next(replies), len(bodies)))
+
+    httpx2_mock.post("https://api.openai.com/v1/chat/completions").mock(side_effect=answer)
+    result = pt("run-tests", "--transcripts", "all", "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+
+    assistant, user = bodies[0], bodies[1]
+    assert assistant["model"] == "gpt-4o-mini"
+    assert assistant["temperature"] == 0.3
+    assert assistant["max_completion_tokens"] == 300
+    assert assistant["messages"] == [
+        {"role": "system", "content": "You are a support agent for Acme. Be brief and kind."},
+        {"role": "user", "content": "I've been charged twice for order 12345!"},
+    ]
+    # the simulated user sees the conversation with roles flipped, its persona as system prompt
+    assert user["temperature"] == 0.7
+    assert "You were charged twice. You want a refund." in user["messages"][0]["content"]
+    assert user["messages"][1:] == [
+        {"role": "assistant", "content": "I've been charged twice for order 12345!"},
+        {"role": "user", "content": FIRST_REPLY},
+    ]
+    # turn 2 resends the whole history to the assistant
+    assert [m["content"] for m in bodies[2]["messages"][1:]] == [
+        "I've been charged twice for order 12345!",
+        FIRST_REPLY,
+        "Thanks. How long will it take?",
+    ]
+    assert len(bodies) == 4  # the end marker stopped the conversation
+    assert "Great, thank you!" in result.output
+    assert "[END_CONVERSATION]" not in result.output
+    assert "interlocutor_ended" in result.output
+
+    db = tmp_path / ".prompttracker" / "results.db"
+    assert secret.encode() not in db.read_bytes()
+    assert secret not in result.output
+    (status, mock) = db_rows(db, "select status, mock from runs")[0]
+    assert (status, mock) == ("completed", 0)
+    assert db_rows(db, "select status, score from test_runs") == [("passed", 100.0)]
+
+
+def test_api_error_ends_the_test_run_as_error(tmp_path, monkeypatch, httpx2_mock):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-0123456789abcdef")
+    write_project(tmp_path, settings="providers:\n  openai:\n    max_retries: 0\n")
+    httpx2_mock.post("https://api.openai.com/v1/chat/completions").respond(
+        500, json={"error": {"message": "The server had an error", "type": "server_error"}}
+    )
+    result = pt("run-tests")
+    assert result.exit_code == 1
+    assert "500" in result.output
+    assert "sk-test-SECRET" not in result.output
+    db = tmp_path / ".prompttracker" / "results.db"
+    assert db_rows(db, "select status from test_runs") == [("error",)]
