@@ -148,3 +148,14 @@ def test_rows_get_default_names(tmp_path):
     dataset = "mode: single_turn\nrows:\n  - variables: {q: a}\n  - variables: {q: b}\n"
     write_project(tmp_path, prompts={}, datasets={"d": dataset})
     assert [r.name for r in load_project(tmp_path).datasets["d"].rows] == ["row-1", "row-2"]
+
+
+def test_single_turn_row_needs_a_user_message(tmp_path):
+    dataset = (
+        "mode: single_turn\nrows:\n"
+        "  - name: blank\n    variables: {company: A, opening_message: ' '}\n"
+    )
+    write_project(tmp_path, datasets={"billing": dataset})
+    message = problems(tmp_path)
+    assert "user_prompt: renders empty" in message
+    assert "row 'blank'" in message

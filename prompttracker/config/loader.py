@@ -223,7 +223,11 @@ def _check_rendering(
         for row in dataset.rows:
             for key in ("system_prompt", "user_prompt"):
                 try:
-                    render(getattr(version, key), {**version.variables, **row.variables})
+                    text = render(getattr(version, key), {**version.variables, **row.variables})
+                    if key == "user_prompt" and dataset.mode == "single_turn" and not text.strip():
+                        raise TemplateError(
+                            "renders empty, and a single_turn row needs a message to send"
+                        )
                 except TemplateError as exc:
                     message = (
                         f"version {version.version} {key}: {exc} for row {row.name!r} of "
