@@ -298,7 +298,9 @@ def test_prompt_versions_dedupe_identical_snapshots(db_path: Path) -> None:
     assert len(rows) == 2
     assert rows[0]["system_prompt"] == "You help {{ company }}."
     assert json.loads(rows[0]["variables"]) == {"company": "Acme"}
-    assert json.loads(rows[0]["model_config"])["tool_config"] == CONFIG["tool_config"]
+    stored = ModelConfig.model_validate(json.loads(rows[0]["model_config"]))
+    assert stored == ModelConfig.model_validate(CONFIG)
+    assert stored.tool_config.file_search.vector_store_ids == ["vs_abc123"]
     assert len(set(hashes)) == 2 and hashes.count(version_hash("billing", make_version())) == 3
 
 

@@ -14,6 +14,53 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+HostedTool = Literal["web_search", "file_search", "code_interpreter"]
+FUNCTION_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class FunctionTool(Strict):
+    """A function the model may call; its output comes from the row's mock_function_outputs."""
+
+    name: str = Field(pattern=FUNCTION_NAME)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+
+class FileSearchConfig(Strict):
+    vector_store_ids: list[str] = Field(default_factory=list)
+    max_num_results: int | None = Field(default=None, ge=1, le=50)
+
+
+class WebSearchConfig(Strict):
+    search_context_size: Literal["low", "medium", "high"] | None = None
+
+
+class CodeInterpreterConfig(Strict):
+    file_ids: list[str] = Field(default_factory=list)
+    memory_limit: Literal["1g", "4g", "16g", "64g"] | None = None
+
+
+class ToolConfig(Strict):
+    """Per-tool settings; ``functions`` turns on function calling."""
+
+    functions: list[FunctionTool] = Field(default_factory=list)
+    file_search: FileSearchConfig | None = None
+    web_search: WebSearchConfig | None = None
+    code_interpreter: CodeInterpreterConfig | None = None
+
+
+# Which tools each route can send. Assistants use the tools stored on the assistant itself.
+ROUTE_TOOLS: dict[ApiType, set[str]] = {
+    ApiType.OPENAI_CHAT_COMPLETIONS: {"function"},
+    ApiType.OPENAI_RESPONSES: {"function", "web_search", "file_search", "code_interpreter"},
+    ApiType.OPENAI_ASSISTANTS: {"function", "web_search", "file_search", "code_interpreter"},
+    ApiType.ANTHROPIC_MESSAGES: set(),
+    ApiType.GOOGLE_GEMINI: set(),
+    ApiType.MOCK: {"function", "web_search", "file_search", "code_interpreter"},
+}
+
+
 class ModelConfig(Strict):
     """Who answers: provider, API, model and its parameters."""
 
@@ -24,10 +71,11 @@ class ModelConfig(Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
-    tools: list[str] = Field(default_factory=list)
-    tool_config: dict[str, Any] = Field(default_factory=dict)
+    tools: list[HostedTool] = Field(default_factory=list)
+    tool_config: ToolConfig = ToolConfig()
     tool_resources: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    conversation_state: Literal["previous_response_id", "conversation"] | None = None
 
     @model_validator(mode="after")
     def _check_route(self) -> ModelConfig:
@@ -40,11 +88,42 @@ class ModelConfig(Strict):
                 "api 'assistants' needs 'assistant_id' (the asst_... id); "
                 "'model', when set, only overrides the assistant's model"
             )
-        if api_type is not ApiType.OPENAI_ASSISTANTS and self.assistant_id:
+        if api_type not in (ApiType.OPENAI_ASSISTANTS, ApiType.MOCK) and self.assistant_id:
             raise ValueError("'assistant_id' is only used with provider openai, api 'assistants'")
         if api_type not in (ApiType.OPENAI_ASSISTANTS, ApiType.MOCK) and not self.model:
             raise ValueError(f"api {self.api!r} needs 'model'")
+        if self.conversation_state and api_type not in (ApiType.OPENAI_RESPONSES, ApiType.MOCK):
+            raise ValueError(
+                "'conversation_state' is only used with provider openai, api responses"
+            )
+        self._check_tools(api_type)
         return self
+
+    def _check_tools(self, api_type: ApiType) -> None:
+        wanted = set(self.tools) | ({"function"} if self.tool_config.functions else set())
+        unsupported = sorted(wanted - ROUTE_TOOLS[api_type])
+        if unsupported:
+            raise ValueError(
+                f"{self.provider}/{self.api} cannot use tools {unsupported}; "
+                + (
+                    "use api: responses for web_search, file_search and code_interpreter"
+                    if api_type is ApiType.OPENAI_CHAT_COMPLETIONS
+                    else "remove them from this version"
+                )
+            )
+        if (
+            "file_search" in self.tools
+            and api_type is ApiType.OPENAI_RESPONSES
+            and not (self.tool_config.file_search and self.tool_config.file_search.vector_store_ids)
+        ):
+            raise ValueError(
+                "file_search needs tool_config.file_search.vector_store_ids "
+                "(see `pt vector-stores list`)"
+            )
+        names = [f.name for f in self.tool_config.functions]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"function names must be unique; repeated: {repeated}")
 
     @property
     def api_type(self) -> ApiType:

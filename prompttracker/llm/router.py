@@ -11,7 +11,7 @@ from importlib import import_module
 from prompttracker.api_types import ApiType
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
-from prompttracker.errors import NotImplementedRouteError
+from prompttracker.errors import NotImplementedRouteError, RunStartError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions
 from prompttracker.messages import AssistantTurn, Message
 
@@ -19,8 +19,15 @@ ROUTES: dict[ApiType, str] = {
     ApiType.OPENAI_CHAT_COMPLETIONS: (
         "prompttracker.llm.openai_chat_completions:ChatCompletionsSession"
     ),
+    ApiType.OPENAI_RESPONSES: "prompttracker.llm.openai_responses:ResponsesSession",
+    ApiType.OPENAI_ASSISTANTS: "prompttracker.llm.openai_assistants:AssistantsSession",
+    ApiType.ANTHROPIC_MESSAGES: "prompttracker.llm.anthropic_messages:AnthropicMessagesSession",
+    ApiType.GOOGLE_GEMINI: "prompttracker.llm.google_gemini:GeminiSession",
     ApiType.MOCK: "prompttracker.llm.mock:MockSession",
 }
+
+# The optional SDK behind a route, and how to install it.
+_SDK_EXTRAS = {"anthropic": "anthropic", "google": "google"}
 
 
 def session_class(api_type: ApiType) -> type[Session]:
@@ -32,7 +39,17 @@ def session_class(api_type: ApiType) -> type[Session]:
             hint="use another api for this version for now, or run with --mock",
         )
     module, _, name = target.partition(":")
-    cls: type[Session] = getattr(import_module(module), name)
+    try:
+        loaded = import_module(module)
+    except ModuleNotFoundError as exc:
+        extra = _SDK_EXTRAS.get(api_type.provider)
+        if extra is None or (exc.name or "").startswith("prompttracker"):
+            raise
+        raise RunStartError(
+            f"the {api_type.provider} SDK is not installed ({exc.name} is missing)",
+            hint=f"pip install 'prompttracker[{extra}]'",
+        ) from None
+    cls: type[Session] = getattr(loaded, name)
     return cls
 
 
