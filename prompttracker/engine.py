@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from prompttracker.api_types import ApiType
 from prompttracker.config.loader import Project
 from prompttracker.config.models import ModelConfig
-from prompttracker.errors import ConfigError
+from prompttracker.errors import ConfigError, RunStartError
 from prompttracker.results import RunRecord, TestRunOutcome
 from prompttracker.runner import PlannedRun, PromptVersionRunner
 from prompttracker.store.store import Store
@@ -67,14 +67,19 @@ def _selected(name: str, tags: list[str], selection: Selection) -> bool:
     return not selection.tags or bool(set(tags) & set(selection.tags))
 
 
-def required_configs(project: Project, planned: list[PlannedRun]) -> list[ModelConfig]:
-    """Every model config the run will call: versions, interlocutor, judges."""
-    configs = [p.version.model_config_ for p in planned]
+def required_configs(project: Project, planned: list[PlannedRun]) -> list[tuple[ModelConfig, str]]:
+    """Every model config the run will call, each with who uses it (for error messages)."""
+    uses: list[tuple[ModelConfig, str]] = [
+        (p.version.model_config_, f"{project.prompt_file(p.prompt_slug)} v{p.version.version}")
+        for p in planned
+    ]
     if any(p.dataset.mode == "conversational" for p in planned):
-        configs.append(project.settings.interlocutor)
+        uses.append((project.settings.interlocutor, "the interlocutor setting (simulated user)"))
     if any(e.type in JUDGE_TYPES for p in planned for e in p.test.evaluators):
-        configs.append(project.settings.judge)
-    unique = {c.model_dump_json(): c for c in configs}
+        uses.append((project.settings.judge, "the judge setting (LLM judges)"))
+    unique: dict[tuple[str, str], tuple[ModelConfig, str]] = {}
+    for config, user in uses:
+        unique.setdefault((config.model_dump_json(), user), (config, user))
     return list(unique.values())
 
 
@@ -83,11 +88,23 @@ def preflight(project: Project, planned: list[PlannedRun], *, mock: bool) -> Non
     from prompttracker.llm.clients import require_api_key
     from prompttracker.llm.router import effective_config, session_class
 
-    for config in required_configs(project, planned):
+    users_by_provider: dict[str, list[str]] = {}
+    for config, user in required_configs(project, planned):
         effective = effective_config(config, mock=mock)
         session_class(effective.api_type)
         if effective.api_type is not ApiType.MOCK:
-            require_api_key(project.settings, effective.provider)
+            users = users_by_provider.setdefault(effective.provider, [])
+            if user not in users:
+                users.append(user)
+    for provider, users in users_by_provider.items():
+        try:
+            require_api_key(project.settings, provider)
+        except RunStartError as exc:
+            shown = ", ".join(users[:4]) + (f" and {len(users) - 4} more" if len(users) > 4 else "")
+            raise RunStartError(
+                f"{exc.message}; needed by {shown}",
+                hint=f"{exc.hint}; or leave those tests out with --tag / -k",
+            ) from None
 
 
 async def execute(

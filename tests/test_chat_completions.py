@@ -8,20 +8,25 @@ from typing import Any
 import httpx
 import pytest
 from openai.types.chat import ChatCompletion
+from pydantic import ValidationError
 
-from prompttracker.config.models import ModelConfig
+from prompttracker.config.models import FunctionTool, ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, NotImplementedRouteError, RunStartError
 from prompttracker.llm.base import JsonSchema, SessionOptions
 from prompttracker.llm.clients import llm_call_error, openai_client, require_api_key
 from prompttracker.llm.openai_chat_completions import (
     ChatCompletionsSession,
+    answer_tool_calls,
+    assistant_tool_call_message,
     request_params,
     to_chat_messages,
-    turn_from_completion,
+    tools_param,
+    turn_from_completions,
 )
 from prompttracker.llm.redact import redact
-from prompttracker.messages import Message, Usage
+from prompttracker.llm.tools import MAX_TOOL_ROUNDS
+from prompttracker.messages import Message, ToolCall, Usage
 from tests.conftest import load_fixture
 
 URL = "https://api.openai.com/v1/chat/completions"
@@ -196,6 +201,297 @@ async def test_refusal_becomes_the_content(httpx2_mock: Any, api_key: str) -> No
     assert turn.content == "I'm sorry, I can't help with that request."
 
 
+# --- function calling -----------------------------------------------------------------------
+
+ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"order_id": {"type": "string"}},
+    "required": ["order_id"],
+    "additionalProperties": False,
+}
+REFUND_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}},
+    "required": ["order_id", "amount"],
+}
+TOOLS_CONFIG = ModelConfig.model_validate(
+    {
+        "provider": "openai",
+        "api": "chat_completions",
+        "model": "gpt-4o-mini",
+        "tool_config": {
+            "functions": [
+                {
+                    "name": "lookup_order",
+                    "description": "Find an order by id",
+                    "parameters": ORDER_SCHEMA,
+                    "strict": True,
+                },
+                {"name": "refund_policy"},
+                {"name": "issue_refund", "parameters": REFUND_SCHEMA},
+            ]
+        },
+    }
+)
+FUNCTION_OUTPUTS = {
+    "lookup_order": {"status": "charged_twice", "amount": 42.5},
+    "issue_refund": "refund issued",  # text is sent as it is
+}
+SENT_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "parameters": ORDER_SCHEMA,
+            "description": "Find an order by id",
+            "strict": True,
+        },
+    },
+    {
+        "type": "function",
+        "function": {"name": "refund_policy", "parameters": {"type": "object", "properties": {}}},
+    },
+    {"type": "function", "function": {"name": "issue_refund", "parameters": REFUND_SCHEMA}},
+]
+
+
+def tool_call_completion(
+    cid: str, calls: list[tuple[str, str, str]], prompt_tokens: int, completion_tokens: int
+) -> dict:
+    """The spec's tool-call example with our own id, calls (id, name, arguments) and usage."""
+    payload = load_fixture("openai/chat_completion_tool_call.json")
+    payload["id"] = cid
+    payload["choices"][0]["message"]["tool_calls"] = [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        for call_id, name, arguments in calls
+    ]
+    payload["usage"].update(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+    )
+    return payload
+
+
+async def test_tool_rounds_are_answered_and_resent(httpx2_mock: Any, api_key: str) -> None:
+    """Turn 1 takes two rounds of calls; turns 2 and 3 resend every call and answer."""
+    refund_args = '{"order_id": "12345", "amount": 42.5}'
+    route = httpx2_mock.post(URL).mock(
+        side_effect=[
+            httpx.Response(
+                200, json=load_fixture("openai/chat_completion_tool_calls_parallel.json")
+            ),
+            httpx.Response(
+                200,
+                json=tool_call_completion(
+                    "chatcmpl-r2", [("call_refund_3", "issue_refund", refund_args)], 180, 20
+                ),
+            ),
+            httpx.Response(200, json=completion("chatcmpl-t1", "Refunded 42.50 to you.", 200, 9)),
+            httpx.Response(200, json=completion("chatcmpl-t2", "You are welcome.", 230, 5)),
+            httpx.Response(200, json=completion("chatcmpl-t3", "Goodbye!", 245, 3)),
+        ]
+    )
+    chat = session(
+        config=TOOLS_CONFIG,
+        system_prompt="You are a billing agent.",
+        function_outputs=FUNCTION_OUTPUTS,
+    )
+    turns = [
+        await chat.send("I was charged twice for order 12345"),
+        await chat.send("Thanks!"),
+        await chat.send("Bye"),
+    ]
+    await chat.aclose()
+
+    assert route.call_count == 5
+    sent = [body(route, i) for i in range(5)]
+    assert all(b["tools"] == SENT_TOOLS for b in sent)
+    opening = [
+        {"role": "system", "content": "You are a billing agent."},
+        {"role": "user", "content": "I was charged twice for order 12345"},
+    ]
+    assert sent[0] == {"model": "gpt-4o-mini", "messages": opening, "tools": SENT_TOOLS}
+    round_one = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_lookup_1",
+                    "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"order_id": "12345"}'},
+                },
+                {
+                    "id": "call_policy_2",
+                    "type": "function",
+                    "function": {"name": "refund_policy", "arguments": "{}"},
+                },
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "call_lookup_1",
+            "content": '{"status": "charged_twice", "amount": 42.5}',
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "call_policy_2",
+            # no mock output for this function: the default names the call
+            "content": '{"mock": true, "function": "refund_policy", "arguments": {}, '
+            '"result": "ok"}',
+        },
+    ]
+    assert sent[1]["messages"] == opening + round_one
+    round_two = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_refund_3",
+                    "type": "function",
+                    "function": {"name": "issue_refund", "arguments": refund_args},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_refund_3", "content": "refund issued"},
+    ]
+    assert sent[2]["messages"] == opening + round_one + round_two
+    turn_one = [
+        *opening,
+        *round_one,
+        *round_two,
+        {"role": "assistant", "content": "Refunded 42.50 to you."},
+    ]
+    assert sent[3]["messages"] == [*turn_one, {"role": "user", "content": "Thanks!"}]
+    assert sent[4]["messages"] == [
+        *turn_one,
+        {"role": "user", "content": "Thanks!"},
+        {"role": "assistant", "content": "You are welcome."},
+        {"role": "user", "content": "Bye"},
+    ]
+
+    first = turns[0]
+    assert first.content == "Refunded 42.50 to you."
+    assert first.response_id == "chatcmpl-t1"
+    assert first.usage == Usage(input_tokens=120 + 180 + 200, output_tokens=41 + 20 + 9)
+    assert first.extras == {"tool_round_response_ids": ["chatcmpl-par456", "chatcmpl-r2"]}
+    assert first.tool_calls == (
+        ToolCall(
+            id="call_lookup_1",
+            name="lookup_order",
+            arguments={"order_id": "12345"},
+            output={"status": "charged_twice", "amount": 42.5},
+        ),
+        ToolCall(
+            id="call_policy_2",
+            name="refund_policy",
+            arguments={},
+            output={"mock": True, "function": "refund_policy", "arguments": {}, "result": "ok"},
+        ),
+        ToolCall(
+            id="call_refund_3",
+            name="issue_refund",
+            arguments={"order_id": "12345", "amount": 42.5},
+            output="refund issued",
+        ),
+    )
+    assert all(c.type == "function" for c in first.tool_calls)
+    assert turns[1].tool_calls == () and turns[1].extras == {}
+    assert turns[1].usage == Usage(input_tokens=230, output_tokens=5)
+    assert [t.response_id for t in turns] == ["chatcmpl-t1", "chatcmpl-t2", "chatcmpl-t3"]
+
+
+async def test_tool_rounds_stop_at_the_cap(httpx2_mock: Any, api_key: str) -> None:
+    """A model that never stops calling gets MAX_TOOL_ROUNDS answers, then the turn fails."""
+    looping = [
+        httpx.Response(
+            200,
+            json=tool_call_completion(
+                f"chatcmpl-loop{i}", [(f"call_{i}", "lookup_order", '{"order_id": "1"}')], 10, 2
+            ),
+        )
+        for i in range(MAX_TOOL_ROUNDS + 1)
+    ]
+    route = httpx2_mock.post(URL).mock(
+        side_effect=[*looping, httpx.Response(200, json=completion("chatcmpl-ok", "Hi", 5, 1))]
+    )
+    chat = session(config=TOOLS_CONFIG, function_outputs=FUNCTION_OUTPUTS)
+    with pytest.raises(LLMCallError) as caught:
+        await chat.send("Loop forever")
+    assert route.call_count == 1 + MAX_TOOL_ROUNDS == 11
+    assert "after 10 rounds" in str(caught.value)
+    assert "openai/chat_completions gpt-4o-mini" in str(caught.value)
+    assert "mock_function_outputs" in (caught.value.hint or "")
+    last = body(route, MAX_TOOL_ROUNDS)["messages"]
+    assert len(last) == 1 + 2 * MAX_TOOL_ROUNDS  # the user message, then call/answer pairs
+    # The failed turn's calls and answers are not kept: the next turn starts clean.
+    turn = await chat.send("Hello again")
+    await chat.aclose()
+    assert body(route, MAX_TOOL_ROUNDS + 1)["messages"] == [
+        {"role": "user", "content": "Hello again"}
+    ]
+    assert turn.content == "Hi"
+
+
+async def test_tool_calls_without_tools_sent_are_an_error(httpx2_mock: Any, api_key: str) -> None:
+    route = httpx2_mock.post(URL).respond(
+        200, json=load_fixture("openai/chat_completion_tool_call.json")
+    )
+    chat = session()
+    with pytest.raises(LLMCallError, match="no tools were sent"):
+        await chat.send("Weather?")
+    await chat.aclose()
+    assert "tools" not in body(route)
+    assert route.call_count == 1
+
+
+def test_tool_converters_without_http() -> None:
+    assert tools_param(CONFIG) == []
+    assert "tools" not in request_params(CONFIG, [], None)
+    assert tools_param(TOOLS_CONFIG) == SENT_TOOLS
+    one = ModelConfig(
+        provider="openai",
+        api="chat_completions",
+        model="m",
+        tool_config={"functions": [FunctionTool(name="f", strict=False)]},
+    )
+    assert tools_param(one)[0]["function"]["strict"] is False
+
+    payload = load_fixture("openai/chat_completion_tool_call.json")
+    payload["choices"][0]["message"]["tool_calls"].append(
+        {"id": "call_bad", "type": "function", "function": {"name": "f", "arguments": "not json"}}
+    )
+    message = ChatCompletion.model_validate(payload).choices[0].message
+    request = assistant_tool_call_message(message)
+    assert request["role"] == "assistant" and request["content"] is None
+    answers, calls = answer_tool_calls(request, {"get_current_weather": {"temp_c": 21}})
+    assert answers == [
+        {"role": "tool", "tool_call_id": "call_abc123", "content": '{"temp_c": 21}'},
+        {
+            "role": "tool",
+            "tool_call_id": "call_bad",
+            "content": '{"mock": true, "function": "f", "arguments": {"_raw": "not json"}, '
+            '"result": "ok"}',
+        },
+    ]
+    assert calls[0] == ToolCall(
+        id="call_abc123",
+        name="get_current_weather",
+        arguments={"location": "Boston, MA"},
+        output={"temp_c": 21},
+    )
+    assert calls[1].arguments == {"_raw": "not json"}
+
+    custom = load_fixture("openai/chat_completion_tool_call.json")
+    custom["choices"][0]["message"]["tool_calls"] = [
+        {"id": "call_c", "type": "custom", "custom": {"name": "grammar", "input": "x"}}
+    ]
+    with pytest.raises(LLMCallError, match="'custom' tool call"):
+        assistant_tool_call_message(ChatCompletion.model_validate(custom).choices[0].message)
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -290,12 +586,15 @@ def test_client_takes_settings(api_key: str) -> None:
     assert client.api_key == KEY
 
 
-def test_tools_are_refused_not_dropped(api_key: str) -> None:
-    config = CONFIG.model_copy(update={"tools": ["lookup_order"]})
+def test_hosted_tools_are_refused_not_dropped(api_key: str) -> None:
+    with pytest.raises(ValidationError, match="use api: responses"):
+        ModelConfig(provider="openai", api="chat_completions", model="m", tools=["web_search"])
+    # A config built around the validator still cannot lose its tools silently.
+    config = CONFIG.model_copy(update={"tools": ["web_search"]})
     with pytest.raises(NotImplementedRouteError) as caught:
         session(config=config)
-    assert "function calling" in str(caught.value)
-    assert "--mock" in str(caught.value)
+    assert "web_search" in str(caught.value)
+    assert "api: responses" in (caught.value.hint or "")
 
 
 # --- pure converters and redaction -----------------------------------------------------------
@@ -316,16 +615,17 @@ def test_converters_without_http() -> None:
     assert params["response_format"]["json_schema"]["name"] == "conversation_judge_"
 
 
-def test_turn_from_completion_handles_empty_content() -> None:
+def test_turn_from_completions_handles_empty_content() -> None:
     payload = load_fixture("openai/chat_completion.json")
     payload["choices"][0]["message"]["content"] = None
-    turn = turn_from_completion(ChatCompletion.model_validate(payload), latency_ms=12.5)
+    turn = turn_from_completions([ChatCompletion.model_validate(payload)], [], latency_ms=12.5)
     assert turn.content == ""
     assert turn.latency_ms == 12.5
     assert turn.response_id == "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
+    assert turn.tool_calls == () and turn.extras == {}
     payload["choices"] = []
     with pytest.raises(LLMCallError, match="no choices"):
-        turn_from_completion(ChatCompletion.model_validate(payload), latency_ms=1)
+        turn_from_completions([ChatCompletion.model_validate(payload)], [], latency_ms=1)
 
 
 def test_llm_call_error_redacts_other_exceptions() -> None:

@@ -56,7 +56,7 @@ def test_help_imports_no_sdk():
 def test_validate_example_suite(example):
     result = pt("validate")
     assert result.exit_code == 0, result.output
-    assert "3 prompt file(s), 3 dataset(s)" in result.output
+    assert "7 prompt file(s), 5 dataset(s)" in result.output
     assert "No problems found" in result.output
 
 
@@ -86,8 +86,9 @@ def test_run_tests_mock_end_to_end(example):
         db, "select id, status, mock, total, passed, failed, errored from runs"
     )[0]
     assert (status, mock) == ("completed", 1)
-    # billing: 3 rows x (v2) + 3 rows x (v1, v2); faq: 3 rows; triage: 2 rows
-    assert total == 3 + 6 + 3 + 2
+    # billing: 3 rows x (v2) + 3 rows x (v1, v2); faq: 3 rows; triage: 2 rows;
+    # order assistant (responses): 1 row x 2 versions; assistants: 1; claude: 3; gemini: 3
+    assert total == 3 + 6 + 3 + 2 + 2 + 1 + 3 + 3
     assert failed == 2 and errored == 0 and passed == total - 2
     assert db_rows(db, "select count(*) from messages")[0][0] > total * 2
     assert {r[0] for r in db_rows(db, "select distinct type from evaluations")} == {
@@ -126,9 +127,10 @@ def test_mock_runs_are_deterministic(example):
 
 
 def test_without_key_stops_before_any_call(example):
-    result = pt("run-tests")
+    result = pt("run-tests", "--tag", "openai")
     assert result.exit_code == 3
     assert "OPENAI_API_KEY" in result.output
+    assert "needed by prompts/billing_support.yaml v2" in result.output
     assert "--mock" in result.output
     assert not (example / ".prompttracker").exists()
 

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from prompttracker.api_types import ApiType
 from prompttracker.config.loader import load_project
 from prompttracker.engine import Selection, execute, plan, preflight
 from prompttracker.errors import ConfigError, NotImplementedRouteError, RunStartError
@@ -49,13 +50,25 @@ def test_preflight_needs_the_key_unless_mock(tmp_path, monkeypatch):
     preflight(project, planned, mock=False)
 
 
-def test_preflight_rejects_routes_not_built_yet(tmp_path, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+def test_preflight_names_what_needs_the_missing_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     text = PROMPT.replace("provider: openai", "provider: anthropic").replace(
         "api: chat_completions", "api: messages"
     )
     project = load_project(write_project(tmp_path, prompts={"p": text}))
-    with pytest.raises(NotImplementedRouteError, match="anthropic_messages"):
+    with pytest.raises(RunStartError) as info:
+        preflight(project, plan(project), mock=False)
+    assert "ANTHROPIC_API_KEY" in info.value.message
+    assert "needed by prompts/p.yaml v1" in info.value.message
+    assert "--tag" in (info.value.hint or "")
+
+
+def test_preflight_rejects_a_route_missing_from_the_table(tmp_path, monkeypatch):
+    from prompttracker.llm import router
+
+    monkeypatch.delitem(router.ROUTES, ApiType.OPENAI_CHAT_COMPLETIONS)
+    project = load_project(write_project(tmp_path))
+    with pytest.raises(NotImplementedRouteError, match="openai_chat_completions"):
         preflight(project, plan(project), mock=False)
 
 

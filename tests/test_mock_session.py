@@ -223,3 +223,189 @@ async def test_labelled_as_mock() -> None:
     assert session.conversation_mode == "mock"
     assert session.config.label.startswith("mock")
     assert session.metadata == {"mock": True}
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+TOOLS = ModelConfig.model_validate(
+    {
+        "provider": "mock",
+        "api": "responses",
+        "model": "gpt-4o-mini",
+        "tools": ["file_search", "web_search", "code_interpreter"],
+        "tool_config": {
+            "functions": [
+                {
+                    "name": "lookup_order",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {
+                            "order_id": {"type": "string"},
+                            "channel": {"type": "string", "enum": ["web", "phone"]},
+                            "quantity": {"type": "integer"},
+                        },
+                        "required": ["order_id"],
+                    },
+                },
+                {"name": "issue_refund"},
+            ],
+            "file_search": {"vector_store_ids": ["vs_abc", "vs_def"]},
+        },
+    }
+)
+OUTPUTS = {"lookup_order": {"status": "charged_twice"}}
+
+
+def tool_mock(config: ModelConfig = TOOLS, **options: Any) -> MockSession:
+    return MockSession(config, Settings(), SessionOptions(function_outputs=OUTPUTS, **options))
+
+
+async def test_first_turn_calls_functions_and_hosted_tools() -> None:
+    turn = await tool_mock(system_prompt="Be kind.").send("I was charged twice for order 12345")
+    function, files, web, code = turn.tool_calls
+    assert [c.type for c in turn.tool_calls] == [
+        "function",
+        "file_search",
+        "web_search",
+        "code_interpreter",
+    ]
+    # the first function, arguments valid against its schema, output from function_outputs
+    assert function.name == "lookup_order"
+    assert function.id.startswith("call_mock_")
+    assert function.arguments["order_id"] == "mock"
+    assert function.arguments["channel"] in ("web", "phone")
+    assert isinstance(function.arguments["quantity"], int)
+    assert function.output == {"status": "charged_twice"}
+    assert 'I called lookup_order: {"status": "charged_twice"}.' in turn.content
+    assert 'You said: "I was charged twice for order 12345"' in turn.content
+
+    # hosted tools: normalized results, in tool_calls and in extras, plainly mock
+    [file_result] = turn.extras["file_search_results"]
+    [web_result] = turn.extras["web_search_results"]
+    [code_result] = turn.extras["code_interpreter_results"]
+    assert (files.output, web.output, code.output) == (file_result, web_result, code_result)
+    assert file_result["query"] == "I was charged twice for order 12345"
+    assert [f["filename"] for f in file_result["files"]] == [
+        "mock-vs_abc-1.txt",
+        "mock-vs_def-2.txt",
+    ]
+    assert file_result["scores"] == [0.9, 0.8]
+    assert all(f["file_id"].startswith("file-mock-") for f in file_result["files"])
+    assert web_result["status"] == "completed"
+    assert web_result["sources"][0]["url"] == (
+        "https://example.com/mock/i-was-charged-twice-for-order"
+    )
+    assert all("/mock/" in s["url"] for s in web_result["sources"])
+    assert web_result["citations"] == web_result["sources"][:1]
+    assert web_result["sources"][0]["domain"] == "example.com"
+    assert code_result["code"].startswith("# mock code interpreter")
+    assert code_result["logs"] == ["7"] and code_result["status"] == "completed"
+    assert code_result["language"] == "python"
+    assert "mock-vs_abc-1.txt" in turn.content and "it printed 7" in turn.content
+    assert "https://example.com/mock/" in turn.content
+
+
+async def test_tool_use_is_deterministic() -> None:
+    async def play() -> list[Any]:
+        session = tool_mock(system_prompt="Be kind.")
+        turns = [await session.send("Where is order 12345?"), await session.send("lookup order")]
+        return [t.model_dump(exclude={"latency_ms"}) for t in turns]
+
+    first, second = await play(), await play()
+    assert first == second
+    assert [len(t["tool_calls"]) for t in first] == [4, 1]
+    other = tool_mock(system_prompt="Be brief.")
+    changed = await other.send("Where is order 12345?")
+    assert changed.tool_calls[0].id != first[0]["tool_calls"][0]["id"]
+
+
+async def test_later_turns_use_only_the_tools_they_name() -> None:
+    session = tool_mock()
+    await session.send("Hello")
+    quiet = await session.send("Thanks")
+    assert quiet.tool_calls == () and quiet.extras == {}
+    assert "I called" not in quiet.content
+    named = await session.send("Please issue refund and do a web search for it")
+    assert [(c.type, c.name) for c in named.tool_calls] == [
+        ("function", "issue_refund"),
+        ("web_search", "web_search"),
+    ]
+    # no mock output for issue_refund: the default result names the call
+    assert named.tool_calls[0].output == {
+        "mock": True,
+        "function": "issue_refund",
+        "arguments": {},
+        "result": "ok",
+    }
+    assert list(named.extras) == ["web_search_results"]
+    both = await session.send("Run lookup_order and issue_refund")
+    assert [c.name for c in both.tool_calls] == ["lookup_order", "issue_refund"]
+    # tool names are matched as words, not inside other words
+    assert (await session.send("my_lookup_orders please")).tool_calls == ()
+
+
+async def test_judge_and_simulated_user_never_use_tools() -> None:
+    judge = tool_mock(response_format=JsonSchema("v", JUDGE_SCHEMA))
+    verdict = await judge.send("I was charged twice")
+    check(json.loads(verdict.content), JUDGE_SCHEMA)
+    assert verdict.tool_calls == () and verdict.extras == {}
+    user = tool_mock(system_prompt=f"Write {END_MARKER} when done.\n\n{PERSONA}")
+    opening = await user.send("(write your opening message)")
+    assert opening.tool_calls == () and opening.extras == {}
+    assert opening.content.startswith("Hi. I am")
+
+
+async def test_file_search_without_stores_and_with_a_limit() -> None:
+    bare = TOOLS.model_copy(
+        update={
+            "tools": ["file_search"],
+            "tool_config": TOOLS.tool_config.model_copy(
+                update={"functions": [], "file_search": None}
+            ),
+        }
+    )
+    turn = await tool_mock(bare).send("Return policy?")
+    [result] = turn.extras["file_search_results"]
+    assert [f["filename"] for f in result["files"]] == ["mock-vs_mock-1.txt"]
+    assert [c.type for c in turn.tool_calls] == ["file_search"]
+    limited = ModelConfig.model_validate(
+        {
+            "provider": "mock",
+            "model": "m",
+            "tools": ["file_search"],
+            "tool_config": {
+                "file_search": {"vector_store_ids": ["vs_1", "vs_2", "vs_3"], "max_num_results": 2}
+            },
+        }
+    )
+    turn = await tool_mock(limited).send("Return policy?")
+    assert len(turn.extras["file_search_results"][0]["files"]) == 2
+
+
+async def test_mock_swap_keeps_functions_and_the_loop_gathers_results() -> None:
+    """Under --mock a chat_completions version with functions still calls them."""
+    real = ModelConfig.model_validate(
+        {
+            "provider": "openai",
+            "api": "chat_completions",
+            "model": "gpt-4o-mini",
+            "tool_config": {"functions": [{"name": "lookup_order"}]},
+        }
+    )
+    swapped = router.effective_config(real, mock=True)
+    assistant = router.open_session(swapped, Settings(), SessionOptions(function_outputs=OUTPUTS))
+    interlocutor = LLMInterlocutor(PERSONA, MOCK, Settings())
+    result = await simulate(assistant, interlocutor, "Where is order 12345?", max_turns=3)
+    calls = [c for m in result.messages for c in m.tool_calls]
+    assert [(c.name, c.output) for c in calls] == [("lookup_order", {"status": "charged_twice"})]
+    assert result.messages[1].tool_calls == tuple(calls)  # on the first assistant turn
+    assert all(not m.tool_calls for m in result.messages if m.role == "user")
+
+    hosted = router.open_session(TOOLS, Settings(), SessionOptions())
+    result = await simulate(hosted, interlocutor, "Where is order 12345?", max_turns=3)
+    assert result.turn_count == 3
+    first_turn = result.messages[1]
+    for kind in ("file_search", "web_search", "code_interpreter"):
+        # only the first turn used them (the persona's follow-ups name no tool)
+        [call] = [c for c in first_turn.tool_calls if c.type == kind]
+        assert result.metadata[f"{kind}_results"] == [call.output]

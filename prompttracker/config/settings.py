@@ -19,6 +19,10 @@ DEFAULT_KEY_ENV = {
     "anthropic": "ANTHROPIC_API_KEY",
     "google": "GEMINI_API_KEY",
 }
+# Variables the provider's own SDK also reads, tried in order when the default one is unset
+# (google-genai reads GOOGLE_API_KEY as well as GEMINI_API_KEY). Not used once a project names
+# its own variable with ``api_key_env``.
+FALLBACK_KEY_ENV = {"google": ("GOOGLE_API_KEY",)}
 DEFAULT_BASE_URL_ENV = {
     "openai": "OPENAI_BASE_URL",
     "anthropic": "ANTHROPIC_BASE_URL",
@@ -59,7 +63,10 @@ class Settings(Strict):
 
     def api_key(self, provider: str) -> str | None:
         """The key from the environment, or None. Never stored, logged or printed."""
-        return os.environ.get(self.api_key_env(provider)) or None
+        names = [self.api_key_env(provider)]
+        if not self.provider(provider).api_key_env:
+            names += FALLBACK_KEY_ENV.get(provider, ())
+        return next((os.environ[name] for name in names if os.environ.get(name)), None)
 
     def base_url(self, provider: str) -> str | None:
         env = DEFAULT_BASE_URL_ENV.get(provider)

@@ -15,7 +15,9 @@ from prompttracker.errors import LLMCallError, RunStartError
 from prompttracker.llm.redact import redact
 
 if TYPE_CHECKING:
+    import anthropic
     import openai
+    from google import genai
 
 _STATUS_HINTS = {
     400: "the API rejected the request: check the model name and the model_config parameters",
@@ -138,3 +140,158 @@ def _request_credentials(exc: Exception) -> list[str]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+# --- Anthropic and Google: optional SDKs (`pip install 'prompttracker[anthropic]'` / `[google]`)
+
+
+def anthropic_client(settings: Settings, http_client: Any = None) -> anthropic.AsyncAnthropic:
+    """An ``AsyncAnthropic`` client: key, base URL, timeout and retries from the settings.
+
+    The key is always passed explicitly, so the SDK never falls back to its credential profiles.
+    ``http_client`` (an ``httpx2.AsyncClient``) is injectable for tests and proxies.
+    """
+    import anthropic
+
+    require_api_key(settings, "anthropic")
+    provider = settings.provider("anthropic")
+    return anthropic.AsyncAnthropic(
+        api_key=settings.api_key("anthropic"),
+        base_url=settings.base_url("anthropic"),
+        timeout=provider.timeout_seconds,
+        max_retries=provider.max_retries,
+        http_client=http_client,
+    )
+
+
+def gemini_client(settings: Settings, http_client: Any = None) -> genai.Client:
+    """A google-genai ``Client`` on the Gemini Developer API (``client.aio`` is the async side).
+
+    ``vertexai=False`` so that ``GOOGLE_GENAI_USE_VERTEXAI`` cannot switch a key-based project
+    to Vertex AI. The SDK retries only when told to, so ``max_retries`` becomes its attempt
+    count; its timeout is in milliseconds. ``http_client`` (an ``httpx2.AsyncClient``) is
+    injectable and stays owned by the caller: the SDK does not close it.
+    """
+    from google.genai import Client, types
+
+    require_api_key(settings, "google")
+    provider = settings.provider("google")
+    options = types.HttpOptions(
+        base_url=settings.base_url("google"),
+        timeout=round(provider.timeout_seconds * 1000),
+        retry_options=types.HttpRetryOptions(attempts=provider.max_retries + 1),
+        httpx_async_client=http_client,
+    )
+    return Client(vertexai=False, api_key=settings.api_key("google"), http_options=options)
+
+
+def anthropic_call_error(
+    exc: Exception, api_label: str, *, secrets: tuple[str | None, ...] = ()
+) -> LLMCallError:
+    """``llm_call_error`` for the anthropic SDK's exceptions: one key-free line and a hint."""
+    import anthropic
+
+    hidden = (*secrets, *_request_credentials(exc))
+    hint: str | None
+    if isinstance(exc, anthropic.APIStatusError):
+        detail = exc.api_message or _body_message(exc.body) or _reason(exc.status_code)
+        message, hint = _status_line(api_label, exc.status_code, detail, exc.request_id)
+    elif isinstance(exc, anthropic.APITimeoutError):
+        message, hint = _timeout_line(api_label, exc.request)
+    elif isinstance(exc, anthropic.APIConnectionError):
+        message, hint = _connection_line(api_label, exc.request, exc.__cause__ or exc.__context__)
+    else:
+        message, hint = f"{api_label}: {type(exc).__name__}: {exc}", None
+    return LLMCallError(_one_line(redact(message, hidden)), hint=hint)
+
+
+def gemini_call_error(
+    exc: BaseException, api_label: str, *, secrets: tuple[str | None, ...] = ()
+) -> LLMCallError:
+    """``llm_call_error`` for google-genai: its ``APIError`` and the transport's own errors.
+
+    The SDK does not wrap network errors, so httpx2 (or aiohttp) exceptions arrive as they are.
+    The key travels in the ``x-goog-api-key`` header, or in a ``key=`` query parameter behind
+    some proxies: both values are hidden, and URLs are shown without their query.
+    """
+    import httpx2
+    from google.genai import errors
+
+    request = _safe_request(exc) or _safe_request(getattr(exc, "response", None))
+    hidden = (*secrets, *_google_credentials(request))
+    hint: str | None
+    if isinstance(exc, errors.APIError):
+        detail = exc.message or _reason(exc.code)
+        if exc.status:
+            detail += f" ({exc.status})"
+        message, hint = _status_line(api_label, exc.code, detail, None)
+        if exc.code == 400 and "API_KEY_INVALID" in str(exc.details):
+            hint = _STATUS_HINTS[401]  # Gemini answers a bad key with 400, not 401
+    elif isinstance(exc, TimeoutError | httpx2.TimeoutException):
+        message, hint = _timeout_line(api_label, request)
+    else:
+        message, hint = _connection_line(api_label, request, exc)
+    return LLMCallError(_one_line(redact(_QUERY_KEY.sub(r"\1[REDACTED]", message), hidden)), hint)
+
+
+# A key sent as a query parameter (`?key=...`), wherever a URL shows up in a message.
+_QUERY_KEY = re.compile(r"(?i)([?&](?:api_?)?key=)[^&#\s)'\"]+")
+
+
+def _status_line(
+    api_label: str, status: int, detail: str, request_id: str | None
+) -> tuple[str, str | None]:
+    message = f"{api_label}: the API answered HTTP {status}: {detail}"
+    if request_id:
+        message += f" (request id {request_id})"
+    hint = _STATUS_HINTS.get(status)
+    if hint is None and status >= 500:
+        hint = _SERVER_HINT
+    return message, hint
+
+
+def _timeout_line(api_label: str, request: object) -> tuple[str, str]:
+    return (
+        f"{api_label}: the request to {_url_of(request)} timed out after the SDK's retries",
+        "raise providers.<name>.timeout_seconds in the settings, or retry later",
+    )
+
+
+def _connection_line(
+    api_label: str, request: object, cause: BaseException | None
+) -> tuple[str, str]:
+    reason = f" ({type(cause).__name__}: {cause})" if cause else ""
+    return (
+        f"{api_label}: could not connect to {_url_of(request)}{reason}",
+        "check the network and the provider's base_url in the settings",
+    )
+
+
+def _safe_request(holder: object) -> Any:
+    """``holder.request``, or None: httpx2 errors raise RuntimeError when it was never set."""
+    try:
+        return getattr(holder, "request", None)
+    except RuntimeError:
+        return None
+
+
+def _url_of(request: object) -> str:
+    """Scheme, host and path of a request; the query is dropped (keys can live there)."""
+    url = getattr(request, "url", None)
+    try:
+        return f"{url.scheme}://{url.host}{url.path}" if url is not None else "the API"
+    except AttributeError:
+        return "the API"
+
+
+def _google_credentials(request: object) -> list[str]:
+    """The Gemini key a failed request carried, in its header or its query."""
+    found = []
+    headers = getattr(request, "headers", None)
+    if headers is not None and headers.get("x-goog-api-key"):
+        found.append(headers["x-goog-api-key"])
+    url = getattr(request, "url", None)
+    params = getattr(url, "params", None)
+    if params is not None and params.get("key"):
+        found.append(params["key"])
+    return found

@@ -6,7 +6,8 @@ One session plays three roles, told apart by what it is asked:
 - a simulated user, when the system prompt mentions ``[END_CONVERSATION]``: follow-ups drawn
   from the persona, then a closing line and the marker after two exchanges;
 - the assistant under test otherwise: a short reply that quotes the user's message, so that
-  keyword evaluators see the user's words come back.
+  keyword evaluators see the user's words come back. When the version has tools, it uses them
+  on the first turn (and when a message names them) and mentions the outputs; see ``mock_tools``.
 
 Everything derives from a SHA-256 of the inputs (never Python's per-process ``hash``), so the
 same model, system prompt, history and message give the same answer on every machine.
@@ -23,10 +24,12 @@ from typing import Any, ClassVar
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.llm.base import Session, SessionOptions
+from prompttracker.llm.mock_tools import ToolActivity, use_tools
 from prompttracker.messages import AssistantTurn, Message, Usage
 
 END_MARKER = "[END_CONVERSATION]"  # same text as interlocutor.END_MARKER; kept literal to stay leaf
 MOCK_JUDGEMENT = "mock judge: no model was called"
+MOCK_ARGUMENT = "mock"  # the string in mock function-call arguments
 EXCHANGES_BEFORE_ENDING = 2  # the simulated user ends once its history holds 2 exchanges
 
 _REPLIES = (
@@ -108,18 +111,29 @@ def interlocutor_reply(system_prompt: str, prior: list[Message], seed: str) -> s
     return _pick(_FOLLOW_UPS, seed).format(persona=sentences[exchange % len(sentences)])
 
 
-def mock_json(schema: dict[str, Any], seed: str, name: str = "", root: Any = None) -> Any:
+def mock_json(
+    schema: dict[str, Any],
+    seed: str,
+    name: str = "",
+    root: Any = None,
+    *,
+    text: str = MOCK_JUDGEMENT,
+) -> Any:
     """A value valid against ``schema``: objects, arrays, strings, enums, numbers, booleans.
 
     Numbers named like ``score`` land between 70 % and 100 % of their range (0–100 by default),
-    chosen by the seed; strings say that no model was called.
+    chosen by the seed; strings are ``text`` (by default: no model was called).
     """
     root = schema if root is None else root
+
+    def sub(sub_schema: dict[str, Any], sub_name: str) -> Any:
+        return mock_json(sub_schema, seed, sub_name, root, text=text)
+
     if "$ref" in schema:
-        return mock_json(_resolve(root, schema["$ref"]), seed, name, root)
+        return sub(_resolve(root, schema["$ref"]), name)
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
-            return mock_json(schema[key][0], seed, name, root)
+            return sub(schema[key][0], name)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
@@ -129,18 +143,24 @@ def mock_json(schema: dict[str, Any], seed: str, name: str = "", root: Any = Non
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
         properties: dict[str, Any] = schema.get("properties", {})
-        return {key: mock_json(sub, seed, key, root) for key, sub in properties.items()}
+        return {key: sub(value, key) for key, value in properties.items()}
     if kind == "array":
         items = schema.get("items", {})
         count = max(1, int(schema.get("minItems", 1)))
-        return [mock_json(items, seed, f"{name}[{i}]", root) for i in range(count)]
+        return [sub(items, f"{name}[{i}]") for i in range(count)]
     if kind in ("integer", "number"):
         return _mock_number(schema, seed, name, integer=kind == "integer")
     if kind == "boolean":
         return True  # a mock judge approves, like the scores it gives
     if kind == "null":
         return None
-    return MOCK_JUDGEMENT
+    return text
+
+
+def mock_arguments(parameters: dict[str, Any], seed: str) -> dict[str, Any]:
+    """Function-call arguments valid against a parameters schema (strings are ``"mock"``)."""
+    value = mock_json(parameters, seed, text=MOCK_ARGUMENT)
+    return value if isinstance(value, dict) else {}
 
 
 def _mock_number(schema: dict[str, Any], seed: str, name: str, *, integer: bool) -> float | int:
@@ -188,17 +208,30 @@ class MockSession(Session):
         system = self.options.system_prompt
         history = [f"{m.role}:{m.content}" for m in self._messages]
         seed = digest(self.config.model or "", system, *history, "user:" + user_message)
+        turn = len(self._messages) // 2 + 1
         response_format = self.options.response_format
+        activity = ToolActivity()  # judges and simulated users never use tools
         if response_format is not None:
             content = json.dumps(mock_json(response_format.schema, seed))
         elif END_MARKER in system:
             content = interlocutor_reply(system, self._messages, seed)
         else:
-            content = assistant_reply(user_message, seed)
-        turn = len(self._messages) // 2 + 1
+            activity = use_tools(
+                self.config,
+                user_message,
+                seed,
+                first_turn=turn == 1,
+                function_outputs=self.options.function_outputs,
+                arguments_for=mock_arguments,
+            )
+            content = " ".join(
+                filter(None, [assistant_reply(user_message, seed), activity.summary])
+            )
         self._messages += [
             Message(role="user", content=user_message, turn=turn),
-            Message(role="assistant", content=content, turn=turn),
+            Message(
+                role="assistant", content=content, turn=turn, tool_calls=tuple(activity.tool_calls)
+            ),
         ]
         return AssistantTurn(
             content=content,
@@ -208,4 +241,6 @@ class MockSession(Session):
                 output_tokens=estimate_tokens(content),
             ),
             latency_ms=(time.perf_counter() - started) * 1000,
+            tool_calls=tuple(activity.tool_calls),
+            extras=activity.extras,
         )

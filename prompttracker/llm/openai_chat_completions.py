@@ -1,11 +1,14 @@
 """OpenAI Chat Completions: the session keeps the whole message list and resends it every turn.
 
 Also the route for anything OpenAI-compatible (vLLM, Ollama, LM Studio, gateways) through a
-``base_url`` in the settings. Converters are plain functions, tested without HTTP.
+``base_url`` in the settings. Function calling: a turn may take several completions, each
+tool-call message answered from the row's mock outputs, until the model answers in text.
+Converters are plain functions, tested without HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -16,12 +19,19 @@ from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, NotImplementedRouteError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions
 from prompttracker.llm.clients import llm_call_error, openai_client
-from prompttracker.messages import AssistantTurn, Message, Usage
+from prompttracker.llm.tools import (
+    MAX_TOOL_ROUNDS,
+    function_output,
+    function_schema,
+    parse_arguments,
+    too_many_rounds,
+)
+from prompttracker.messages import AssistantTurn, Message, ToolCall, Usage
 
 if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletion
+    from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
-ChatMessage = dict[str, str]
+ChatMessage = dict[str, Any]
 
 
 def to_chat_messages(system_prompt: str, history: Sequence[Message]) -> list[ChatMessage]:
@@ -31,7 +41,8 @@ def to_chat_messages(system_prompt: str, history: Sequence[Message]) -> list[Cha
         messages.append({"role": "system", "content": system_prompt})
     for message in history:
         if message.role not in ("user", "assistant"):
-            # Tool messages need the tool calls they answer; those arrive with function calling.
+            # A tool message is only valid right after the assistant message that called it,
+            # and our Message values do not carry that pairing.
             raise ValueError(
                 f"chat_completions history takes user/assistant messages, not {message.role!r}"
             )
@@ -49,6 +60,14 @@ def response_format_param(response_format: JsonSchema) -> dict[str, Any]:
     }
 
 
+def tools_param(config: ModelConfig) -> list[dict[str, Any]]:
+    """``tools``: one function tool per ``tool_config.functions`` entry."""
+    return [
+        {"type": "function", "function": function_schema(tool)}
+        for tool in config.tool_config.functions
+    ]
+
+
 def request_params(
     config: ModelConfig, messages: Sequence[ChatMessage], response_format: JsonSchema | None
 ) -> dict[str, Any]:
@@ -64,67 +83,171 @@ def request_params(
         params["max_completion_tokens"] = config.max_tokens
     if response_format is not None:
         params["response_format"] = response_format_param(response_format)
+    if config.tool_config.functions:
+        params["tools"] = tools_param(config)
     return params
 
 
-def turn_from_completion(completion: ChatCompletion, latency_ms: float) -> AssistantTurn:
-    """Our AssistantTurn from a ``chat.completion``: the first choice's text (or its refusal)."""
+def reply_message(completion: ChatCompletion) -> ChatCompletionMessage:
+    """The first choice's message; a completion without choices is an error."""
     if not completion.choices:
         raise LLMCallError(f"the chat completion {completion.id} has no choices")
-    message = completion.choices[0].message
-    if message.tool_calls:
-        # We never send tools yet, so a tool call here means the server ignored the request.
-        raise LLMCallError(
-            f"the chat completion {completion.id} asked for tool calls, but no tools were sent",
-            hint="function calling on chat_completions is not supported yet",
-        )
+    return completion.choices[0].message
+
+
+def completion_usage(completion: ChatCompletion) -> Usage:
+    """Prompt and completion tokens (zero when a compatible server leaves usage out)."""
     usage = completion.usage
+    return Usage(
+        input_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
+    )
+
+
+def assistant_tool_call_message(message: ChatCompletionMessage) -> ChatMessage:
+    """The assistant message that asked for tool calls, as it must be resent before the answers."""
+    calls = []
+    for call in message.tool_calls or ():
+        if call.type != "function":
+            # We only ever send function tools; anything else cannot be answered.
+            raise LLMCallError(
+                f"the model made a {call.type!r} tool call, but only function tools were sent"
+            )
+        calls.append(
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.function.name, "arguments": call.function.arguments},
+            }
+        )
+    return {"role": "assistant", "content": message.content, "tool_calls": calls}
+
+
+def answer_tool_calls(
+    request: ChatMessage, function_outputs: dict[str, Any]
+) -> tuple[list[ChatMessage], list[ToolCall]]:
+    """One ``tool`` message per call in ``request`` (an assistant tool-call message), and the
+    calls with their outputs as ToolCall values."""
+    messages: list[ChatMessage] = []
+    calls: list[ToolCall] = []
+    for call in request["tool_calls"]:
+        name = call["function"]["name"]
+        arguments = parse_arguments(call["function"]["arguments"])
+        output = function_output(name, arguments, function_outputs)
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": output})
+        calls.append(
+            ToolCall(
+                id=call["id"],
+                type="function",
+                name=name,
+                arguments=arguments,
+                output=output_value(output),
+            )
+        )
+    return messages, calls
+
+
+def output_value(text: str) -> Any:
+    """A function's output as a value when it is JSON text, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def turn_from_completions(
+    completions: Sequence[ChatCompletion], tool_calls: Sequence[ToolCall], latency_ms: float
+) -> AssistantTurn:
+    """The turn: the last completion's text (or refusal) and id, usage summed over all rounds.
+
+    The ids of the completions that asked for tool calls go to ``extras`` as
+    ``tool_round_response_ids``, so that every billed completion can be traced.
+    """
+    last = completions[-1]
+    message = reply_message(last)
+    usage = Usage()
+    for completion in completions:
+        usage = usage + completion_usage(completion)
+    extras: dict[str, Any] = {}
+    if len(completions) > 1:
+        extras["tool_round_response_ids"] = [c.id for c in completions[:-1]]
     return AssistantTurn(
         content=message.refusal or message.content or "",
-        response_id=completion.id,
-        usage=Usage(
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
-        ),
+        response_id=last.id,
+        usage=usage,
         latency_ms=latency_ms,
+        tool_calls=tuple(tool_calls),
+        extras=extras,
     )
 
 
 class ChatCompletionsSession(Session):
-    """A conversation on ``/chat/completions``: every turn resends the full history."""
+    """A conversation on ``/chat/completions``: every turn resends the full history, including
+    the assistant tool-call messages and the tool answers (the API requires the pairs)."""
 
     conversation_mode: ClassVar[str] = "chat_completions"
 
     def __init__(self, config: ModelConfig, settings: Settings, options: SessionOptions) -> None:
         super().__init__(config, settings, options)
         if config.tools:
-            # Never drop tools silently: a test of a tool-using prompt would pass for nothing.
+            # The validator refuses these; a config built around it must not lose them silently.
             raise NotImplementedRouteError(
-                f"{config.label} lists tools {config.tools}, but tool calling on chat_completions "
-                "arrives with function calling support; remove tools or use --mock",
-                hint="remove 'tools' from this model_config, or run with --mock",
+                f"{config.label} lists hosted tools {config.tools}, which chat_completions "
+                "cannot call",
+                hint="use api: responses for web_search, file_search and code_interpreter",
             )
         self._client = openai_client(settings, http_client=options.http_client)
         self._messages = to_chat_messages(options.system_prompt, options.history)
 
     async def send(self, user_message: str) -> AssistantTurn:
-        """Append the user message, send the whole list, append and return the reply."""
+        """Append the user message and play the turn's rounds; a failed turn leaves no trace."""
+        mark = len(self._messages)
+        self._messages.append({"role": "user", "content": user_message})
+        try:
+            return await self._play_turn()
+        except BaseException:
+            del self._messages[mark:]
+            raise
+
+    async def _play_turn(self) -> AssistantTurn:
+        started = time.perf_counter()
+        completions: list[ChatCompletion] = []
+        tool_calls: list[ToolCall] = []
+        for rounds in range(MAX_TOOL_ROUNDS + 1):
+            completion = await self._create()
+            completions.append(completion)
+            message = reply_message(completion)
+            if not message.tool_calls:
+                break
+            if not self.config.tool_config.functions:
+                raise LLMCallError(
+                    f"{self.config.label}: the chat completion {completion.id} asked for tool "
+                    "calls, but no tools were sent",
+                    hint="the server ignored the request: check the model and base_url",
+                )
+            if rounds == MAX_TOOL_ROUNDS:
+                raise too_many_rounds(self.config.label)
+            request = assistant_tool_call_message(message)
+            answers, calls = answer_tool_calls(request, self.options.function_outputs)
+            self._messages += [request, *answers]
+            tool_calls += calls
+        turn = turn_from_completions(
+            completions, tool_calls, (time.perf_counter() - started) * 1000
+        )
+        self._messages.append({"role": "assistant", "content": turn.content})
+        return turn
+
+    async def _create(self) -> ChatCompletion:
         import openai
 
-        self._messages.append({"role": "user", "content": user_message})
         params = request_params(self.config, self._messages, self.options.response_format)
-        started = time.perf_counter()
         try:
-            completion = await self._client.chat.completions.create(**params)
+            return await self._client.chat.completions.create(**params)
         except openai.OpenAIError as exc:
-            self._messages.pop()  # the failed turn is not part of the conversation
             # `from None`: the SDK exception's traceback is not needed and could carry the key.
             raise llm_call_error(
                 exc, self.config.label, secrets=(self.settings.api_key("openai"),)
             ) from None
-        turn = turn_from_completion(completion, (time.perf_counter() - started) * 1000)
-        self._messages.append({"role": "assistant", "content": turn.content})
-        return turn
 
     async def aclose(self) -> None:
         """Close the SDK client (and the HTTP client it owns)."""
