@@ -266,3 +266,45 @@ def test_api_error_ends_the_test_run_as_error(tmp_path, monkeypatch, httpx2_mock
     assert "sk-test-SECRET" not in result.output
     db = tmp_path / ".prompttracker" / "results.db"
     assert db_rows(db, "select status from test_runs") == [("error",)]
+
+
+def test_simulated_user_and_judge_on_another_provider(tmp_path, monkeypatch, httpx2_mock):
+    """An OpenAI prompt tested with users simulated by Claude and judged by Claude."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+    settings = """\
+        interlocutor: { provider: anthropic, api: messages, model: claude-haiku-4-5 }
+        judge: { provider: anthropic, api: messages, model: claude-haiku-4-5 }
+        """
+    prompt = PROMPT + (
+        "      - type: llm_judge\n        config: { custom_instructions: 'Is it polite?' }\n"
+    )
+    write_project(tmp_path, prompts={"p": prompt}, settings=settings)
+    httpx2_mock.post("https://api.openai.com/v1/chat/completions").respond(
+        200, json=completion("We will refund the duplicate charge today.", 1)
+    )
+    claude = load_fixture("anthropic/message.json")
+    claude_bodies: list[dict] = []
+
+    def answer(request):
+        body = json.loads(request.content)
+        claude_bodies.append(body)
+        text = (
+            '{"score": 90, "feedback": "polite"}'
+            if "output_config" in body
+            else "Thanks! [END_CONVERSATION]"
+        )
+        return httpx.Response(200, json={**claude, "content": [{"type": "text", "text": text}]})
+
+    httpx2_mock.post("https://api.anthropic.com/v1/messages").mock(side_effect=answer)
+    result = pt("run-tests", "--transcripts", "none")
+    assert result.exit_code == 0, result.output
+    simulated_user, judge = claude_bodies
+    assert simulated_user["model"] == "claude-haiku-4-5"
+    assert "You were charged twice" in simulated_user["system"]
+    assert simulated_user["messages"][-1] == {
+        "role": "user",
+        "content": "We will refund the duplicate charge today.",
+    }
+    assert judge["temperature"] == 0
+    assert "Is it polite?" in judge["messages"][0]["content"]

@@ -123,7 +123,7 @@ def _message_stats(message: Message) -> Text | None:
 
 def _tool_call_line(call: ToolCall) -> Text:
     line = Text("⚙ ", style="yellow")
-    kind = "" if call.type == "function" else f"{call.type}: "
+    kind = "" if call.type in ("function", call.name) else f"{call.type}: "
     line.append(f"{kind}{call.name}", style="bold yellow")
     line.append(f"({_compact(call.arguments)})")
     if call.output is not None:
