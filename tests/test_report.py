@@ -222,7 +222,7 @@ def test_tool_calls_are_shown_under_their_message_and_truncated() -> None:
     )
 
     assert 'lookup_order({"order_id": "12345"}) → {"status": "charged_twice"}' in text
-    assert 'file_search: file_search({"q": "refunds"})' in text
+    assert '⚙ file_search({"q": "refunds"})' in text
     assert "x" * 1000 not in text.replace("\n", "").replace("│", "").replace(" ", "")
     assert "…" in text
     # Under the assistant message, after its content.
