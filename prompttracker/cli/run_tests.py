@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from prompttracker.cli.common import DbOption, ProjectOption, console, db_path, handle_errors
-from prompttracker.results import RunRecord, TestRunOutcome
+
+if TYPE_CHECKING:
+    from prompttracker.results import RunRecord, TestRunOutcome
 
 
 class Transcripts(StrEnum):
