@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,34 +24,32 @@ from prompttracker.llm.anthropic_messages import (
     to_anthropic_messages,
     turn_from_message,
 )
-from prompttracker.llm.base import JsonSchema, SessionOptions
+from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.clients import anthropic_call_error, anthropic_client
 from prompttracker.messages import Message, Usage
 from tests.conftest import load_fixture
+from tests.helpers import (
+    ORDER_HISTORY,
+    YES_NO_QUESTIONS,
+    assert_transport_errors,
+    body,
+    converse,
+    error_text,
+    key_fixture,
+    no_retry_settings,
+    ok,
+    refused_then_slow,
+    verdict,
+)
 
 URL = "https://api.anthropic.com/v1/messages"
 KEY = "sk-ant-api03-test-SECRET123"
 CONFIG = ModelConfig(provider="anthropic", api="messages", model="claude-haiku-4-5")
-VERDICT = JsonSchema(
-    name="verdict",
-    schema={
-        "type": "object",
-        "properties": {"score": {"type": "integer"}, "feedback": {"type": "string"}},
-        "required": ["score", "feedback"],
-        "additionalProperties": False,
-    },
-)
+VERDICT = verdict("feedback")
 
 
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    return KEY
-
-
-def fast_settings(**anthropic: Any) -> Settings:
-    """No SDK retries, so error paths answer at once."""
-    return Settings(providers={"anthropic": {"max_retries": 0, **anthropic}})
+api_key = key_fixture("ANTHROPIC_API_KEY", KEY)
+fast_settings = partial(no_retry_settings, "anthropic")
 
 
 def reply(mid: str, text: str, input_tokens: int, output_tokens: int, **changes: Any) -> dict:
@@ -62,18 +61,10 @@ def reply(mid: str, text: str, input_tokens: int, output_tokens: int, **changes:
     return payload
 
 
-def body(route: Any, index: int = 0) -> dict:
-    return json.loads(route.calls[index].request.content)
-
-
 def session(
     settings: Settings | None = None, config: ModelConfig = CONFIG, **options: Any
 ) -> AnthropicMessagesSession:
     return AnthropicMessagesSession(config, settings or fast_settings(), SessionOptions(**options))
-
-
-def error_text(error: LLMCallError) -> str:
-    return f"{error} {error.hint}"
 
 
 # --- the conversation over HTTP ------------------------------------------------------------
@@ -82,18 +73,13 @@ def error_text(error: LLMCallError) -> str:
 async def test_three_turns_resend_the_full_history(httpx2_mock: Any, api_key: str) -> None:
     route = httpx2_mock.post(URL).mock(
         side_effect=[
-            httpx.Response(200, json=reply("msg_1", "Hello! How can I help?", 21, 8)),
-            httpx.Response(200, json=reply("msg_2", "I can refund that.", 40, 6)),
-            httpx.Response(200, json=reply("msg_3", "Done. Anything else?", 55, 5)),
+            ok(reply("msg_1", "Hello! How can I help?", 21, 8)),
+            ok(reply("msg_2", "I can refund that.", 40, 6)),
+            ok(reply("msg_3", "Done. Anything else?", 55, 5)),
         ]
     )
     chat = session(system_prompt="You are a billing agent.")
-    turns = [
-        await chat.send("Hi"),
-        await chat.send("I was charged twice"),
-        await chat.send("Please refund"),
-    ]
-    await chat.aclose()
+    turns = await converse(chat, "Hi", "I was charged twice", "Please refund")
 
     assert route.call_count == 3
     first, second, third = (body(route, i) for i in range(3))
@@ -159,11 +145,7 @@ async def test_blank_system_prompt_is_omitted_and_history_comes_first(
     httpx2_mock: Any, api_key: str
 ) -> None:
     route = httpx2_mock.post(URL).respond(200, json=load_fixture("anthropic/message.json"))
-    history = [
-        Message(role="user", content="Where is my order?", turn=1),
-        Message(role="assistant", content="It ships today.", turn=1),
-    ]
-    chat = session(system_prompt=" \n ", history=history)
+    chat = session(system_prompt=" \n ", history=ORDER_HISTORY)
     await chat.send("Thanks!")
     await chat.aclose()
     sent = body(route)
@@ -206,11 +188,7 @@ async def test_one_shot_call_through_the_router(httpx2_mock: Any, api_key: str) 
         CONFIG,
         fast_settings(),
         system_prompt="Answer yes or no.",
-        messages=[
-            Message(role="user", content="Is it sunny?", turn=1),
-            Message(role="assistant", content="No.", turn=1),
-            Message(role="user", content="Is it warm?", turn=2),
-        ],
+        messages=YES_NO_QUESTIONS,
     )
     assert turn.content == "Yes."
     assert turn.response_id == "msg_r"
@@ -224,10 +202,8 @@ async def test_one_shot_call_through_the_router(httpx2_mock: Any, api_key: str) 
 async def test_truncated_reply_keeps_text_and_records_why(httpx2_mock: Any, api_key: str) -> None:
     route = httpx2_mock.post(URL).mock(
         side_effect=[
-            httpx.Response(
-                200, json=reply("msg_t", "The refund policy says", 9, 5, stop_reason="max_tokens")
-            ),
-            httpx.Response(200, json=reply("msg_u", "Sure.", 20, 2)),
+            ok(reply("msg_t", "The refund policy says", 9, 5, stop_reason="max_tokens")),
+            ok(reply("msg_u", "Sure.", 20, 2)),
         ]
     )
     chat = session()
@@ -247,8 +223,8 @@ async def test_refusal_without_text_is_an_error_and_not_kept(
 ) -> None:
     route = httpx2_mock.post(URL).mock(
         side_effect=[
-            httpx.Response(200, json=load_fixture("anthropic/message_refusal.json")),
-            httpx.Response(200, json=load_fixture("anthropic/message.json")),
+            ok(load_fixture("anthropic/message_refusal.json")),
+            ok(load_fixture("anthropic/message.json")),
         ]
     )
     chat = session()
@@ -328,7 +304,7 @@ async def test_failed_turn_is_not_kept_in_the_history(httpx2_mock: Any, api_key:
                     "error": {"type": "overloaded_error", "message": "Overloaded"},
                 },
             ),
-            httpx.Response(200, json=load_fixture("anthropic/message.json")),
+            ok(load_fixture("anthropic/message.json")),
         ]
     )
     chat = session()
@@ -343,17 +319,8 @@ async def test_connection_and_timeout_errors_are_one_line(httpx2_mock: Any, api_
     httpx2_mock.post(URL).mock(
         side_effect=[httpx2.ConnectError("connection refused"), httpx2.ReadTimeout("slow")]
     )
-    chat = session()
-    with pytest.raises(LLMCallError) as refused:
-        await chat.send("Hi")
-    with pytest.raises(LLMCallError) as slow:
-        await chat.send("Hi")
-    await chat.aclose()
-    assert "could not connect to https://api.anthropic.com/v1/messages" in str(refused.value)
-    assert "connection refused" in str(refused.value)
-    assert "base_url" in (refused.value.hint or "")
-    assert "timed out" in str(slow.value)
-    assert "timeout_seconds" in (slow.value.hint or "")
+    refused, slow = await refused_then_slow(session())
+    assert_transport_errors(refused, slow, "https://api.anthropic.com/v1/messages")
 
 
 def test_missing_key_names_the_variable() -> None:

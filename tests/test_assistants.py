@@ -8,6 +8,7 @@ import json
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from prompttracker.llm.router import session_class
 from prompttracker.llm.tools import MAX_TOOL_ROUNDS
 from prompttracker.messages import Message, ToolCall, Usage
 from tests.conftest import load_fixture
+from tests.helpers import body, key_fixture, no_retry_settings, ok
 
 KEY = "sk-test-SECRET123"
 API = "https://api.openai.com/v1"
@@ -46,15 +48,8 @@ CONFIG = ModelConfig(
 )
 
 
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    return KEY
-
-
-def fast_settings(**openai: Any) -> Settings:
-    """No SDK retries, so error paths answer at once."""
-    return Settings(providers={"openai": {"max_retries": 0, **openai}})
+api_key = key_fixture("OPENAI_API_KEY", KEY)
+fast_settings = partial(no_retry_settings, "openai")
 
 
 def session(
@@ -110,14 +105,6 @@ def replies(rid: str, *texts: str) -> dict[str, Any]:
     listing["first_id"] = listing["data"][0]["id"]
     listing["last_id"] = listing["data"][-1]["id"]
     return listing
-
-
-def ok(payload: dict[str, Any]) -> httpx.Response:
-    return httpx.Response(200, json=payload)
-
-
-def body(route: Any, index: int = 0) -> Any:
-    return json.loads(route.calls[index].request.content)
 
 
 def query(route: Any, index: int = 0) -> dict[str, list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import httpx
@@ -28,6 +29,17 @@ from prompttracker.llm.redact import redact
 from prompttracker.llm.tools import MAX_TOOL_ROUNDS
 from prompttracker.messages import Message, ToolCall, Usage
 from tests.conftest import load_fixture
+from tests.helpers import (
+    ORDER_HISTORY,
+    assert_transport_errors,
+    body,
+    converse,
+    key_fixture,
+    no_retry_settings,
+    ok,
+    refused_then_slow,
+    verdict,
+)
 
 URL = "https://api.openai.com/v1/chat/completions"
 KEY = "sk-test-SECRET123"
@@ -38,26 +50,11 @@ CONFIG = ModelConfig(
     temperature=0.3,
     max_tokens=200,
 )
-VERDICT = JsonSchema(
-    name="verdict",
-    schema={
-        "type": "object",
-        "properties": {"score": {"type": "integer"}, "reasoning": {"type": "string"}},
-        "required": ["score", "reasoning"],
-        "additionalProperties": False,
-    },
-)
+VERDICT = verdict("reasoning")
 
 
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    return KEY
-
-
-def fast_settings(**openai: Any) -> Settings:
-    """No SDK retries, so error paths answer at once."""
-    return Settings(providers={"openai": {"max_retries": 0, **openai}})
+api_key = key_fixture("OPENAI_API_KEY", KEY)
+fast_settings = partial(no_retry_settings, "openai")
 
 
 def completion(cid: str, content: str, prompt_tokens: int, completion_tokens: int) -> dict:
@@ -73,10 +70,6 @@ def completion(cid: str, content: str, prompt_tokens: int, completion_tokens: in
     return payload
 
 
-def body(route: Any, index: int = 0) -> dict:
-    return json.loads(route.calls[index].request.content)
-
-
 def session(
     settings: Settings | None = None, config: ModelConfig = CONFIG, **options: Any
 ) -> ChatCompletionsSession:
@@ -89,18 +82,13 @@ def session(
 async def test_three_turns_resend_the_full_history(httpx2_mock: Any, api_key: str) -> None:
     route = httpx2_mock.post(URL).mock(
         side_effect=[
-            httpx.Response(200, json=completion("chatcmpl-1", "Hello! How can I help?", 19, 7)),
-            httpx.Response(200, json=completion("chatcmpl-2", "I can refund that.", 35, 6)),
-            httpx.Response(200, json=completion("chatcmpl-3", "Done. Anything else?", 50, 5)),
+            ok(completion("chatcmpl-1", "Hello! How can I help?", 19, 7)),
+            ok(completion("chatcmpl-2", "I can refund that.", 35, 6)),
+            ok(completion("chatcmpl-3", "Done. Anything else?", 50, 5)),
         ]
     )
     chat = session(system_prompt="You are a billing agent.")
-    turns = [
-        await chat.send("Hi"),
-        await chat.send("I was charged twice"),
-        await chat.send("Please refund"),
-    ]
-    await chat.aclose()
+    turns = await converse(chat, "Hi", "I was charged twice", "Please refund")
 
     assert route.call_count == 3
     first, second, third = (body(route, i) for i in range(3))
@@ -148,11 +136,7 @@ async def test_blank_system_prompt_sends_no_system_message(httpx2_mock: Any, api
 
 async def test_history_option_comes_before_the_new_message(httpx2_mock: Any, api_key: str) -> None:
     route = httpx2_mock.post(URL).respond(200, json=load_fixture("openai/chat_completion.json"))
-    history = [
-        Message(role="user", content="Where is my order?", turn=1),
-        Message(role="assistant", content="It ships today.", turn=1),
-    ]
-    chat = session(system_prompt="Be brief.", history=history)
+    chat = session(system_prompt="Be brief.", history=ORDER_HISTORY)
     await chat.send("Thanks!")
     await chat.aclose()
     assert body(route)["messages"] == [
@@ -278,18 +262,15 @@ async def test_tool_rounds_are_answered_and_resent(httpx2_mock: Any, api_key: st
     refund_args = '{"order_id": "12345", "amount": 42.5}'
     route = httpx2_mock.post(URL).mock(
         side_effect=[
-            httpx.Response(
-                200, json=load_fixture("openai/chat_completion_tool_calls_parallel.json")
-            ),
-            httpx.Response(
-                200,
-                json=tool_call_completion(
+            ok(load_fixture("openai/chat_completion_tool_calls_parallel.json")),
+            ok(
+                tool_call_completion(
                     "chatcmpl-r2", [("call_refund_3", "issue_refund", refund_args)], 180, 20
-                ),
+                )
             ),
-            httpx.Response(200, json=completion("chatcmpl-t1", "Refunded 42.50 to you.", 200, 9)),
-            httpx.Response(200, json=completion("chatcmpl-t2", "You are welcome.", 230, 5)),
-            httpx.Response(200, json=completion("chatcmpl-t3", "Goodbye!", 245, 3)),
+            ok(completion("chatcmpl-t1", "Refunded 42.50 to you.", 200, 9)),
+            ok(completion("chatcmpl-t2", "You are welcome.", 230, 5)),
+            ok(completion("chatcmpl-t3", "Goodbye!", 245, 3)),
         ]
     )
     chat = session(
@@ -297,12 +278,7 @@ async def test_tool_rounds_are_answered_and_resent(httpx2_mock: Any, api_key: st
         system_prompt="You are a billing agent.",
         function_outputs=FUNCTION_OUTPUTS,
     )
-    turns = [
-        await chat.send("I was charged twice for order 12345"),
-        await chat.send("Thanks!"),
-        await chat.send("Bye"),
-    ]
-    await chat.aclose()
+    turns = await converse(chat, "I was charged twice for order 12345", "Thanks!", "Bye")
 
     assert route.call_count == 5
     sent = [body(route, i) for i in range(5)]
@@ -406,16 +382,15 @@ async def test_tool_rounds_are_answered_and_resent(httpx2_mock: Any, api_key: st
 async def test_tool_rounds_stop_at_the_cap(httpx2_mock: Any, api_key: str) -> None:
     """A model that never stops calling gets MAX_TOOL_ROUNDS answers, then the turn fails."""
     looping = [
-        httpx.Response(
-            200,
-            json=tool_call_completion(
+        ok(
+            tool_call_completion(
                 f"chatcmpl-loop{i}", [(f"call_{i}", "lookup_order", '{"order_id": "1"}')], 10, 2
-            ),
+            )
         )
         for i in range(MAX_TOOL_ROUNDS + 1)
     ]
     route = httpx2_mock.post(URL).mock(
-        side_effect=[*looping, httpx.Response(200, json=completion("chatcmpl-ok", "Hi", 5, 1))]
+        side_effect=[*looping, ok(completion("chatcmpl-ok", "Hi", 5, 1))]
     )
     chat = session(config=TOOLS_CONFIG, function_outputs=FUNCTION_OUTPUTS)
     with pytest.raises(LLMCallError) as caught:
@@ -529,7 +504,7 @@ async def test_failed_turn_is_not_kept_in_the_history(httpx2_mock: Any, api_key:
     route = httpx2_mock.post(URL).mock(
         side_effect=[
             httpx.Response(500, json=load_fixture("openai/error_server.json")),
-            httpx.Response(200, json=load_fixture("openai/chat_completion.json")),
+            ok(load_fixture("openai/chat_completion.json")),
         ]
     )
     chat = session()
@@ -544,17 +519,8 @@ async def test_connection_and_timeout_errors_are_one_line(httpx2_mock: Any, api_
     httpx2_mock.post(URL).mock(
         side_effect=[httpx.ConnectError("connection refused"), httpx.ReadTimeout("slow")]
     )
-    chat = session()
-    with pytest.raises(LLMCallError) as refused:
-        await chat.send("Hi")
-    with pytest.raises(LLMCallError) as slow:
-        await chat.send("Hi")
-    await chat.aclose()
-    assert "could not connect to https://api.openai.com/v1/chat/completions" in str(refused.value)
-    assert "connection refused" in str(refused.value)
-    assert "base_url" in (refused.value.hint or "")
-    assert "timed out" in str(slow.value)
-    assert "timeout_seconds" in (slow.value.hint or "")
+    refused, slow = await refused_then_slow(session())
+    assert_transport_errors(refused, slow, "https://api.openai.com/v1/chat/completions")
 
 
 def test_missing_key_names_the_variable() -> None:

@@ -56,7 +56,7 @@ def test_help_imports_no_sdk():
 def test_validate_example_suite(example):
     result = pt("validate")
     assert result.exit_code == 0, result.output
-    assert "7 prompt file(s), 5 dataset(s)" in result.output
+    assert "8 prompt file(s), 6 dataset(s)" in result.output
     assert "No problems found" in result.output
 
 
@@ -87,8 +87,9 @@ def test_run_tests_mock_end_to_end(example):
     )[0]
     assert (status, mock) == ("completed", 1)
     # billing: 3 rows x (v2) + 3 rows x (v1, v2); faq: 3 rows; triage: 2 rows;
-    # order assistant (responses): 1 row x 2 versions; assistants: 1; claude: 3; gemini: 3
-    assert total == 3 + 6 + 3 + 2 + 2 + 1 + 3 + 3
+    # order assistant (responses): 1 row x 2 versions + 1 row x v1 (help center);
+    # assistants: 1; claude: 3; gemini: 3; price research (hosted tools): 2 rows
+    assert total == 3 + 6 + 3 + 2 + 3 + 1 + 3 + 3 + 2
     assert failed == 2 and errored == 0 and passed == total - 2
     assert db_rows(db, "select count(*) from messages")[0][0] > total * 2
     assert {r[0] for r in db_rows(db, "select distinct type from evaluations")} == {
@@ -98,6 +99,11 @@ def test_run_tests_mock_end_to_end(example):
         "llm_judge",
         "pattern_match",
         "exact_match",
+        "format",
+        "function_call",
+        "file_search",
+        "web_search",
+        "code_interpreter",
     }
 
     suite = ET.parse(junit).getroot().find("testsuite")

@@ -116,8 +116,7 @@ def test_length_min_above_max_is_a_config_error() -> None:
         EvaluatorSpec(type="length", config={"min_length": 50, "max_length": 10})
     )
     assert problems == [
-        "config.max_length: Value error, max_length (10) is below min_length (50, "
-        "which defaults to 10)"
+        "config.max_length: max_length (10) is below min_length (50, which defaults to 10)"
     ]
     only_max = registry.config_problems(EvaluatorSpec(type="length", config={"max_length": 5}))
     assert only_max and "min_length (10" in only_max[0]

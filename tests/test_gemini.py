@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, NotImplementedRouteError, RunStartError
 from prompttracker.llm import router
-from prompttracker.llm.base import JsonSchema, SessionOptions
+from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.clients import gemini_call_error, gemini_client
 from prompttracker.llm.google_gemini import (
     GeminiSession,
@@ -27,31 +28,29 @@ from prompttracker.llm.google_gemini import (
 )
 from prompttracker.messages import Message, Usage
 from tests.conftest import load_fixture
+from tests.helpers import (
+    ORDER_HISTORY,
+    YES_NO_QUESTIONS,
+    assert_transport_errors,
+    body,
+    converse,
+    error_text,
+    key_fixture,
+    no_retry_settings,
+    ok,
+    refused_then_slow,
+    verdict,
+)
 
 BASE = "https://generativelanguage.googleapis.com"
 URL = f"{BASE}/v1/models/gemini-2.5-flash:generateContent"
 KEY = "AIzaSyTEST-SECRET-0123456789abcdefgh"
 CONFIG = ModelConfig(provider="google", api="gemini", model="gemini-2.5-flash")
-VERDICT = JsonSchema(
-    name="verdict",
-    schema={
-        "type": "object",
-        "properties": {"score": {"type": "integer"}, "feedback": {"type": "string"}},
-        "required": ["score", "feedback"],
-        "additionalProperties": False,
-    },
-)
+VERDICT = verdict("feedback")
 
 
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    return KEY
-
-
-def fast_settings(**google: Any) -> Settings:
-    """No SDK retries, so error paths answer at once."""
-    return Settings(providers={"google": {"max_retries": 0, **google}})
+api_key = key_fixture("GEMINI_API_KEY", KEY)
+fast_settings = partial(no_retry_settings, "google")
 
 
 def reply(rid: str, text: str, prompt_tokens: int, answer_tokens: int, **candidate: Any) -> dict:
@@ -75,10 +74,6 @@ def parsed(payload: dict) -> GenerateContentResponse:
     )
 
 
-def body(route: Any, index: int = 0) -> dict:
-    return json.loads(route.calls[index].request.content)
-
-
 def session(
     settings: Settings | None = None, config: ModelConfig = CONFIG, **options: Any
 ) -> GeminiSession:
@@ -93,29 +88,20 @@ def model(text: str) -> dict:
     return {"role": "model", "parts": [{"text": text}]}
 
 
-def error_text(error: LLMCallError) -> str:
-    return f"{error} {error.hint}"
-
-
 # --- the conversation over HTTP ------------------------------------------------------------
 
 
 async def test_three_turns_resend_the_full_history(httpx2_mock: Any, api_key: str) -> None:
     route = httpx2_mock.post(URL).mock(
         side_effect=[
-            httpx.Response(200, json=reply("resp-1", "Hello! How can I help?", 12, 7)),
-            httpx.Response(200, json=reply("resp-2", "I can refund that.", 30, 6)),
-            httpx.Response(200, json=reply("resp-3", "Done. Anything else?", 45, 5)),
+            ok(reply("resp-1", "Hello! How can I help?", 12, 7)),
+            ok(reply("resp-2", "I can refund that.", 30, 6)),
+            ok(reply("resp-3", "Done. Anything else?", 45, 5)),
         ]
     )
     config = CONFIG.model_copy(update={"temperature": 0.4, "top_p": 0.8, "max_tokens": 300})
     chat = session(config=config, system_prompt="You are a billing agent.")
-    turns = [
-        await chat.send("Hi"),
-        await chat.send("I was charged twice"),
-        await chat.send("Please refund"),
-    ]
-    await chat.aclose()
+    turns = await converse(chat, "Hi", "I was charged twice", "Please refund")
 
     assert route.call_count == 3
     first, second, third = (body(route, i) for i in range(3))
@@ -170,11 +156,7 @@ async def test_fixture_reply_counts_thinking_as_output(httpx2_mock: Any, api_key
 
 async def test_history_option_comes_before_the_new_message(httpx2_mock: Any, api_key: str) -> None:
     route = httpx2_mock.post(URL).respond(200, json=load_fixture("google/generate_content.json"))
-    history = [
-        Message(role="user", content="Where is my order?", turn=1),
-        Message(role="assistant", content="It ships today.", turn=1),
-    ]
-    chat = session(system_prompt="Be brief.", history=history)
+    chat = session(system_prompt="Be brief.", history=ORDER_HISTORY)
     await chat.send("Thanks!")
     await chat.aclose()
     assert body(route)["contents"] == [
@@ -216,11 +198,7 @@ async def test_one_shot_call_through_the_router(httpx2_mock: Any, api_key: str) 
         CONFIG,
         fast_settings(),
         system_prompt="Answer yes or no.",
-        messages=[
-            Message(role="user", content="Is it sunny?", turn=1),
-            Message(role="assistant", content="No.", turn=1),
-            Message(role="user", content="Is it warm?", turn=2),
-        ],
+        messages=YES_NO_QUESTIONS,
     )
     assert turn.content == "Yes."
     assert turn.response_id == "resp-r"
@@ -234,8 +212,8 @@ async def test_one_shot_call_through_the_router(httpx2_mock: Any, api_key: str) 
 async def test_blocked_prompt_is_an_error_and_not_kept(httpx2_mock: Any, api_key: str) -> None:
     route = httpx2_mock.post(URL).mock(
         side_effect=[
-            httpx.Response(200, json=load_fixture("google/generate_content_blocked.json")),
-            httpx.Response(200, json=load_fixture("google/generate_content.json")),
+            ok(load_fixture("google/generate_content_blocked.json")),
+            ok(load_fixture("google/generate_content.json")),
         ]
     )
     chat = session()
@@ -328,19 +306,12 @@ async def test_connection_and_timeout_errors_are_one_line(httpx2_mock: Any, api_
     route = httpx2_mock.post(URL).mock(
         side_effect=[httpx2.ConnectError("connection refused"), httpx2.ReadTimeout("slow")]
     )
-    chat = session()
-    with pytest.raises(LLMCallError) as refused:
-        await chat.send("Hi")
-    with pytest.raises(LLMCallError) as slow:
-        await chat.send("Hi")
-    await chat.aclose()
-    assert str(refused.value) == (
+    refused, slow = await refused_then_slow(session())
+    assert str(refused) == (
         f"google/gemini gemini-2.5-flash: could not connect to {URL} "
         "(ConnectError: connection refused)"
     )
-    assert "base_url" in (refused.value.hint or "")
-    assert "timed out" in str(slow.value)
-    assert "timeout_seconds" in (slow.value.hint or "")
+    assert_transport_errors(refused, slow, URL)
     assert body(route, 1)["contents"] == [user("Hi")]  # the failed turn was dropped
 
 

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
 from prompttracker.config.models import ModelConfig
-from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError
 from prompttracker.llm import router
 from prompttracker.llm.base import JsonSchema, SessionOptions
 from prompttracker.llm.openai_responses import (
     ResponsesSession,
-    check_status,
     function_call_outputs,
     input_items,
-    parse_turn,
     request_params,
     tools_param,
 )
+from prompttracker.llm.openai_responses_output import check_status, parse_turn
 from prompttracker.llm.tools import MAX_TOOL_ROUNDS
 from prompttracker.messages import Message, ToolCall, Usage
 from tests.conftest import load_fixture
+from tests.helpers import ORDER_HISTORY, body, converse, key_fixture, no_retry_settings, ok
 
 URL = "https://api.openai.com/v1/responses"
 CONVERSATIONS_URL = "https://api.openai.com/v1/conversations"
@@ -59,15 +59,8 @@ WEATHER_TOOL = {"type": "function", **WEATHER, "strict": False}
 CALL_ID = "call_unLAR8MvFNptuiZK6K6HCy5k"
 
 
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    return KEY
-
-
-def fast_settings() -> Settings:
-    """No SDK retries, so error paths answer at once."""
-    return Settings(providers={"openai": {"max_retries": 0}})
+api_key = key_fixture("OPENAI_API_KEY", KEY)
+fast_settings = partial(no_retry_settings, "openai")
 
 
 def reply(rid: str, text: str, input_tokens: int = 10, output_tokens: int = 5) -> dict:
@@ -92,14 +85,6 @@ def function_call(rid: str, call_id: str = CALL_ID, input_tokens: int = 291) -> 
     return payload
 
 
-def ok(payload: dict) -> httpx.Response:
-    return httpx.Response(200, json=payload)
-
-
-def body(route: Any, index: int = 0) -> dict:
-    return json.loads(route.calls[index].request.content)
-
-
 def session(config: ModelConfig = CONFIG, **options: Any) -> ResponsesSession:
     return ResponsesSession(config, fast_settings(), SessionOptions(**options))
 
@@ -118,12 +103,7 @@ async def test_three_turns_chain_previous_response_id_and_resend_instructions(
         ]
     )
     chat = session(system_prompt="You are a billing agent.")
-    turns = [
-        await chat.send("Hi"),
-        await chat.send("I was charged twice"),
-        await chat.send("Please refund"),
-    ]
-    await chat.aclose()
+    turns = await converse(chat, "Hi", "I was charged twice", "Please refund")
 
     assert route.call_count == 3
     assert body(route, 0) == {
@@ -201,11 +181,7 @@ async def test_complete_sends_history_as_input_through_the_router(
     httpx2_mock: Any, api_key: str
 ) -> None:
     route = httpx2_mock.post(URL).respond(200, json=reply("resp_judge", '{"score": 80}', 40, 9))
-    history = [
-        Message(role="user", content="Where is my order?", turn=1),
-        Message(role="assistant", content="It ships today.", turn=1),
-        Message(role="user", content="Thanks!", turn=2),
-    ]
+    history = [*ORDER_HISTORY, Message(role="user", content="Thanks!", turn=2)]
     verdict = JsonSchema(name="conversation judge!", schema={"type": "object"})
     turn = await router.complete(
         CONFIG, fast_settings(), system_prompt="Judge.", messages=history, response_format=verdict

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from prompttracker import __version__
-from prompttracker.cli import run_tests, runs, validate
+from prompttracker.cli import evaluators, run_tests, runs, sync, validate, vector_stores
 
 app = typer.Typer(
     name="pt",
@@ -18,6 +18,9 @@ app = typer.Typer(
 app.command("run-tests")(run_tests.run_tests)
 app.command("validate")(validate.validate)
 app.add_typer(runs.app, name="runs")
+app.add_typer(sync.app, name="sync")
+app.add_typer(vector_stores.app, name="vector-stores")
+app.add_typer(evaluators.app, name="evaluators")
 
 
 def _version(value: bool) -> None:

@@ -197,19 +197,29 @@ def _check_references(project: Project) -> list[Problem]:
                         "set `status: active` on one version or list `versions: [N]`",
                     )
                 )
-            problems.extend(_check_evaluators(file, where, test))
+            problems.extend(_check_evaluators(project, file, where, prompt, test))
             if dataset is not None:
                 problems.extend(_check_rendering(project, file, where, prompt, test, dataset))
     return problems
 
 
-def _check_evaluators(file: str, where: str, test: Test) -> list[Problem]:
-    from prompttracker.evaluators.registry import config_problems
+def _check_evaluators(
+    project: Project, file: str, where: str, prompt: Prompt, test: Test
+) -> list[Problem]:
+    """Each evaluator's type, config and targeting, and that every version the test runs can
+    feed it (a tool check needs its tool, function_call needs functions)."""
+    from prompttracker.evaluators.registry import capability_problem, config_problems
 
     problems = []
     for e, spec in enumerate(test.evaluators):
+        location = f"{where}.evaluators[{e}] ({spec.type})"
         for message in config_problems(spec):
-            problems.append(Problem(file, f"{where}.evaluators[{e}] ({spec.type})", message))
+            problems.append(Problem(file, location, message))
+        for version in project.versions_for(prompt, test):
+            path = f"versions[{prompt.versions.index(version)}]"
+            message = capability_problem(spec, version, path)
+            if message:
+                problems.append(Problem(file, location, message))
     return problems
 
 

@@ -154,8 +154,17 @@ class PromptVersion(Strict):
 
 
 class EvaluatorSpec(Strict):
+    """One evaluator of a test: its type, an optional label, what it looks at, its config.
+
+    ``turn`` (1-based) and ``role`` narrow what it looks at: message checks score that turn's
+    message of ``role`` (default: the last assistant message); conversation checks look at that
+    turn only (default: the whole conversation).
+    """
+
     type: str
     name: str | None = None
+    turn: int | None = Field(default=None, ge=1)
+    role: Literal["user", "assistant"] | None = None
     config: dict[str, Any] = Field(default_factory=dict)
 
     @property

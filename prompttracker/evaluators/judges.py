@@ -139,38 +139,48 @@ async def ask_judge(config: ModelConfig, settings: Settings, prompt: str) -> Jud
 class JudgeConfig(EvaluatorConfig):
     """Keys both judges share."""
 
-    threshold_score: int = Field(default=70, ge=0, le=100)
-    judge_model: str | None = None  # another model on the project's judge provider/api
+    threshold_score: int = Field(
+        default=70, ge=0, le=100, description="Passes at a score of at least this"
+    )
+    judge_model: str | None = Field(
+        default=None,
+        description="Another model on the judge setting's provider (default: the setting's)",
+    )
 
 
 class LlmJudgeEvaluator(Evaluator):
-    """An LLM scores the final assistant response against ``custom_instructions``.
+    """An LLM scores one message (the final response) against ``custom_instructions``.
 
-    Passes when the score is at least ``threshold_score``.
+    The judge sees the system prompt and the conversation up to the message. Passes when the
+    score is at least ``threshold_score``.
     """
 
     type = "llm_judge"
 
     class Config(JudgeConfig):
         custom_instructions: str = Field(
-            default="Evaluate the quality and appropriateness of the response", min_length=1
+            default="Evaluate the quality and appropriateness of the response",
+            min_length=1,
+            description="What the judge checks",
         )
 
     def judge_prompt(self, ctx: EvaluationContext) -> str:
         """The full prompt the judge receives."""
-        conversation = ctx.conversation
+        targeted = self.spec.turn is not None or self.spec.role is not None
+        focus = ctx.focus if targeted and ctx.focus else "the assistant's final message"
         return (
-            "Evaluate the final response of an AI assistant in the conversation below.\n\n"
+            f"Evaluate {'one message' if targeted else 'the final response'} of the "
+            "conversation below between a user and an AI assistant.\n\n"
             f"{system_prompt_section(ctx.system_prompt)}"
-            f"CONVERSATION:\n{format_transcript(conversation.messages)}\n\n"
-            f"RESPONSE TO EVALUATE (the assistant's final message):\n{conversation.final_response}"
+            f"CONVERSATION:\n{format_transcript(ctx.conversation.messages)}\n\n"
+            f"RESPONSE TO EVALUATE ({focus}):\n{ctx.response}"
             f"\n\nEVALUATION INSTRUCTIONS:\n{self.config.custom_instructions}\n\n{ANSWER_FORMAT}"
         )
 
-    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
+    async def check(self, ctx: EvaluationContext) -> EvaluationResult:
         config = judge_model_config(ctx, self.config.judge_model)
         threshold = self.config.threshold_score
-        if not ctx.conversation.assistant_messages():
+        if ctx.message is None and not ctx.conversation.assistant_messages():
             return self.result(
                 0, False, "There is no assistant response to judge.", judge_model=config.label
             )
@@ -191,10 +201,13 @@ class LlmJudgeEvaluator(Evaluator):
 class ConversationJudgeEvaluator(Evaluator):
     """An LLM scores each assistant message, in the context of the conversation up to it.
 
-    The score is the mean of the message scores; passes when it is at least ``threshold_score``.
+    A conversation check: with ``turn``, only that turn's assistant message is judged (still in
+    the context of the turns before it). The score is the mean of the message scores; passes
+    when it is at least ``threshold_score``.
     """
 
     type = "conversation_judge"
+    scope = "conversation"
 
     class Config(JudgeConfig):
         evaluation_prompt: str = Field(
@@ -202,11 +215,12 @@ class ConversationJudgeEvaluator(Evaluator):
                 "Evaluate this assistant message for quality and appropriateness. Score 0-100."
             ),
             min_length=1,
+            description="What the judge checks in each assistant message",
         )
 
     def judge_prompt(self, ctx: EvaluationContext, index: int, ordinal: int, total: int) -> str:
-        """The prompt for the assistant message at ``ctx.conversation.messages[index]``."""
-        messages = ctx.conversation.messages
+        """The prompt for the assistant message at ``ctx.whole.messages[index]``."""
+        messages = ctx.whole.messages
         message = messages[index]
         return (
             f"{self.config.evaluation_prompt}\n\n"
@@ -216,11 +230,13 @@ class ConversationJudgeEvaluator(Evaluator):
             f"{message.content}\n\n{ANSWER_FORMAT}"
         )
 
-    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
+    async def check(self, ctx: EvaluationContext) -> EvaluationResult:
         config = judge_model_config(ctx, self.config.judge_model)
         threshold = self.config.threshold_score
-        messages = ctx.conversation.messages
-        positions = [i for i, m in enumerate(messages) if m.role == "assistant"]
+        # The judged messages are those in scope; their context is the whole conversation.
+        turns = {m.turn for m in ctx.conversation.messages}
+        messages = ctx.whole.messages
+        positions = [i for i, m in enumerate(messages) if m.role == "assistant" and m.turn in turns]
         if not positions:
             return self.result(
                 0, False, "There are no assistant messages to judge.", judge_model=config.label

@@ -4,37 +4,87 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from prompttracker.config.models import EvaluatorSpec
+from prompttracker.config.models import EvaluatorSpec, PromptVersion
 from prompttracker.evaluators.base import EvaluationContext, Evaluator
 from prompttracker.results import EvaluationResult
 
 
 def evaluator_types() -> dict[str, type[Evaluator]]:
-    """Evaluator classes by ``type`` name."""
-    from prompttracker.evaluators import judges, text
+    """Evaluator classes by ``type`` name, in the order the README lists them."""
+    from prompttracker.evaluators import functions, judges, structure, text, tools
 
-    classes: list[type[Evaluator]] = [*text.EVALUATORS, *judges.EVALUATORS]
+    classes: list[type[Evaluator]] = [
+        *text.EVALUATORS,
+        *structure.EVALUATORS,
+        *judges.EVALUATORS,
+        *functions.EVALUATORS,
+        *tools.EVALUATORS,
+    ]
     return {cls.type: cls for cls in classes}
 
 
 def config_problems(spec: EvaluatorSpec) -> list[str]:
-    """Messages for an unknown type or a bad config; empty when the spec is valid."""
+    """Messages for an unknown type, a bad config or a role it cannot use; empty when valid."""
     types = evaluator_types()
     cls = types.get(spec.type)
     if cls is None:
         return [f"unknown evaluator type {spec.type!r}; known types: {', '.join(sorted(types))}"]
+    problems = []
+    if cls.scope == "conversation" and spec.role == "user":
+        problems.append(
+            f"role: user — {spec.type} reads the assistant's messages and tool calls over the "
+            "whole conversation (or one `turn`); remove `role`, or use a message check such as "
+            "keyword or format to look at a user message"
+        )
     try:
         cls.Config.model_validate(spec.config)
     except ValidationError as exc:
-        return [
-            f"config.{'.'.join(str(p) for p in e['loc'])}: "
-            + ("unknown config key" if e["type"] == "extra_forbidden" else e["msg"])
+        problems += [
+            _config_location(e["loc"])
+            + ("unknown config key" if e["type"] == "extra_forbidden" else _message(e["msg"]))
             for e in exc.errors()
         ]
-    return []
+    return problems
+
+
+def _config_location(loc: tuple[int | str, ...]) -> str:
+    return "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc) + ": "
+
+
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+def capability_problem(spec: EvaluatorSpec, version: PromptVersion, path: str) -> str | None:
+    """Why ``version`` (at ``path``, e.g. ``versions[0]``) cannot feed the evaluator, if it can't.
+
+    A tool check needs its tool in ``model_config.tools`` (for ``api: assistants`` that list
+    describes the assistant); ``function_call`` needs ``tool_config.functions``.
+    """
+    cls = evaluator_types().get(spec.type)
+    tool = cls.requires_tool if cls else None
+    if tool is None:
+        return None
+    config = version.model_config_
+    where = f"version {version.version} ({config.label})"
+    if tool == "function":
+        if config.tool_config.functions:
+            return None
+        return (
+            f"{where} defines no functions, so {spec.type} has no calls to check; add them under "
+            f"{path}.model_config.tool_config.functions, or run this test on other `versions`"
+        )
+    if tool in config.tools:
+        return None
+    return (
+        f"{where} does not use the {tool} tool, so {spec.type} has no results to check; add "
+        f"{tool} to {path}.model_config.tools (api: responses or assistants), or run this test "
+        "on other `versions`"
+    )
 
 
 def build(spec: EvaluatorSpec) -> Evaluator:
+    """The evaluator for ``spec`` (its config already validated by the loader)."""
     return evaluator_types()[spec.type](spec)
 
 

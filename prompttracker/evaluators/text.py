@@ -1,4 +1,6 @@
-"""Rule-based evaluators of the final assistant response: length, keyword, exact and pattern match.
+"""Rule-based message checks: length, keyword, exact and pattern match.
+
+Each scores one message: the final assistant response, or the one a spec's ``turn``/``role`` picks.
 
 Config keys, defaults, scores and pass rules follow the original PromptTracker engine.
 """
@@ -28,7 +30,7 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
 
 
 class LengthEvaluator(Evaluator):
-    """The final response is between ``min_length`` and ``max_length`` characters (inclusive).
+    """The message is between ``min_length`` and ``max_length`` characters (inclusive).
 
     Score 100 inside the range, 0 outside it; passes inside the range.
     """
@@ -36,8 +38,8 @@ class LengthEvaluator(Evaluator):
     type = "length"
 
     class Config(EvaluatorConfig):
-        min_length: int = Field(default=10, ge=0)
-        max_length: int = Field(default=2000, ge=0)
+        min_length: int = Field(default=10, ge=0, description="Fewest characters allowed")
+        max_length: int = Field(default=2000, ge=0, description="Most characters allowed")
 
         @field_validator("max_length")
         @classmethod
@@ -50,8 +52,8 @@ class LengthEvaluator(Evaluator):
                 )
             return max_length
 
-    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
-        length = len(ctx.conversation.final_response)
+    async def check(self, ctx: EvaluationContext) -> EvaluationResult:
+        length = len(ctx.response)
         low, high = self.config.min_length, self.config.max_length
         passed = low <= length <= high
         if length < low:
@@ -71,7 +73,7 @@ class LengthEvaluator(Evaluator):
 
 
 class KeywordEvaluator(Evaluator):
-    """Required keywords must appear in the final response and forbidden ones must not.
+    """Required keywords must appear in the message and forbidden ones must not.
 
     Matching is by substring. Score: the share of required keywords present; with only forbidden
     keywords, 100 minus the share present; with both, 70% required and 30% forbidden-avoidance.
@@ -81,17 +83,21 @@ class KeywordEvaluator(Evaluator):
     type = "keyword"
 
     class Config(EvaluatorConfig):
-        required_keywords: list[str] = Field(default_factory=list)
-        forbidden_keywords: list[str] = Field(default_factory=list)
-        case_sensitive: bool = False
+        required_keywords: list[str] = Field(
+            default_factory=list, description="Substrings that must all appear"
+        )
+        forbidden_keywords: list[str] = Field(
+            default_factory=list, description="Substrings that must not appear"
+        )
+        case_sensitive: bool = Field(default=False, description="Match case exactly")
 
     def _contains(self, text: str, keyword: str) -> bool:
         if self.config.case_sensitive:
             return keyword in text
         return keyword.lower() in text.lower()
 
-    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
-        text = ctx.conversation.final_response
+    async def check(self, ctx: EvaluationContext) -> EvaluationResult:
+        text = ctx.response
         required: list[str] = self.config.required_keywords
         forbidden: list[str] = self.config.forbidden_keywords
         missing = [k for k in required if not self._contains(text, k)]
@@ -125,7 +131,7 @@ class KeywordEvaluator(Evaluator):
 
 
 class ExactMatchEvaluator(Evaluator):
-    """The final response equals ``expected_text`` (by default ignoring case and outer whitespace).
+    """The message equals ``expected_text`` (by default ignoring case and outer whitespace).
 
     Score 100 on a match, 0 otherwise.
     """
@@ -133,18 +139,20 @@ class ExactMatchEvaluator(Evaluator):
     type = "exact_match"
 
     class Config(EvaluatorConfig):
-        expected_text: str = ""
-        case_sensitive: bool = False
-        trim_whitespace: bool = True
+        expected_text: str = Field(default="", description="The text the message must equal")
+        case_sensitive: bool = Field(default=False, description="Compare case exactly")
+        trim_whitespace: bool = Field(
+            default=True, description="Ignore leading and trailing whitespace"
+        )
 
     def _normalize(self, text: str) -> str:
         if self.config.trim_whitespace:
             text = text.strip()
         return text if self.config.case_sensitive else text.lower()
 
-    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
+    async def check(self, ctx: EvaluationContext) -> EvaluationResult:
         expected = self._normalize(self.config.expected_text)
-        actual = self._normalize(ctx.conversation.final_response)
+        actual = self._normalize(ctx.response)
         passed = expected == actual
         if passed:
             feedback = "Response exactly matches the expected text."
@@ -177,7 +185,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 
 class PatternMatchEvaluator(Evaluator):
-    """The final response matches the ``patterns`` (all of them, or any with ``match_all: false``).
+    """The message matches the ``patterns`` (all of them, or any with ``match_all: false``).
 
     A pattern written ``/body/flags`` is a regular expression (``/refund(ed)?/i``); plain text is
     searched for literally. Invalid regexes are rejected when the YAML is loaded.
@@ -187,8 +195,12 @@ class PatternMatchEvaluator(Evaluator):
     type = "pattern_match"
 
     class Config(EvaluatorConfig):
-        patterns: list[str] = Field(min_length=1)
-        match_all: bool = True
+        patterns: list[str] = Field(
+            min_length=1, description="/regex/flags (flags i, m, s, x) or literal text"
+        )
+        match_all: bool = Field(
+            default=True, description="All patterns must match (false: any one is enough)"
+        )
 
         @field_validator("patterns")
         @classmethod
@@ -203,8 +215,8 @@ class PatternMatchEvaluator(Evaluator):
                 raise ValueError("invalid regular expression " + "; ".join(problems))
             return patterns
 
-    async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
-        text = ctx.conversation.final_response
+    async def check(self, ctx: EvaluationContext) -> EvaluationResult:
+        text = ctx.response
         patterns: list[str] = self.config.patterns
         matched = [p for p in patterns if compile_pattern(p).search(text)]
         unmatched = [p for p in patterns if p not in matched]

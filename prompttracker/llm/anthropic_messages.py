@@ -16,9 +16,10 @@ from anthropic.types import Message as AnthropicMessage
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
-from prompttracker.errors import LLMCallError, NotImplementedRouteError
-from prompttracker.llm.base import JsonSchema, Session, SessionOptions
+from prompttracker.errors import LLMCallError
+from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
 from prompttracker.llm.clients import anthropic_call_error, anthropic_client
+from prompttracker.llm.tools import refuse_tools
 from prompttracker.messages import AssistantTurn, Message, Usage
 
 # The API requires `max_tokens`; this is the cap when model_config sets none. It is a ceiling,
@@ -37,14 +38,7 @@ AnthropicParam = dict[str, str]
 
 def to_anthropic_messages(history: Sequence[Message]) -> list[AnthropicParam]:
     """Earlier user/assistant turns as Messages API ``messages``."""
-    messages: list[AnthropicParam] = []
-    for message in history:
-        if message.role not in ("user", "assistant"):
-            raise ValueError(
-                f"anthropic messages history takes user/assistant messages, not {message.role!r}"
-            )
-        messages.append({"role": message.role, "content": message.content})
-    return messages
+    return plain_turns(history, "anthropic messages history")
 
 
 def output_config(response_format: JsonSchema) -> dict[str, Any]:
@@ -72,11 +66,7 @@ def request_params(
     }
     if system_prompt.strip():
         params["system"] = system_prompt
-    sampling = {
-        name: value
-        for name, value in (("temperature", config.temperature), ("top_p", config.top_p))
-        if value is not None
-    }
+    sampling = sampling_params(config, max_tokens_key=None)  # the cap is set above
     if sampling:
         params["extra_body"] = sampling
     if response_format is not None:
@@ -151,12 +141,7 @@ class AnthropicMessagesSession(Session):
 
     def __init__(self, config: ModelConfig, settings: Settings, options: SessionOptions) -> None:
         super().__init__(config, settings, options)
-        if config.tools or config.tool_config.functions:
-            # The loader refuses these; a config built in code must not lose them silently.
-            raise NotImplementedRouteError(
-                f"{config.label} lists tools, but tools are not supported on anthropic messages",
-                hint="remove the tools from this model_config, or run with --mock",
-            )
+        refuse_tools(config, "anthropic messages")
         self._client = anthropic_client(settings, http_client=options.http_client)
         self._messages = to_anthropic_messages(options.history)
 

@@ -1,4 +1,7 @@
-"""The one extension point for APIs: a Session sends one user message, gets the assistant turn."""
+"""The one extension point for APIs: a Session sends one user message, gets the assistant turn.
+
+Also the two request pieces every route builds the same way: earlier turns and sampling options.
+"""
 
 from __future__ import annotations
 
@@ -58,3 +61,33 @@ class Session(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most sessions hold nothing
         """Release clients; called once the conversation is over."""
+
+
+def plain_turns(history: Sequence[Message], taker: str) -> list[dict[str, str]]:
+    """Earlier turns as ``{"role", "content"}`` dicts; only user and assistant turns are valid.
+
+    A tool message means nothing without the assistant message that called it, and our Message
+    values do not carry that pairing. ``taker`` names what refuses it ("responses history").
+    """
+    turns = []
+    for message in history:
+        if message.role not in ("user", "assistant"):
+            raise ValueError(f"{taker} takes user/assistant messages, not {message.role!r}")
+        turns.append({"role": message.role, "content": message.content})
+    return turns
+
+
+def sampling_params(config: ModelConfig, max_tokens_key: str | None) -> dict[str, Any]:
+    """``temperature``, ``top_p`` and the token cap (under the API's own name), when set.
+
+    Unset options are left out, so the API's defaults apply; ``max_tokens_key=None`` leaves
+    the cap to the caller.
+    """
+    params: dict[str, Any] = {}
+    if config.temperature is not None:
+        params["temperature"] = config.temperature
+    if config.top_p is not None:
+        params["top_p"] = config.top_p
+    if max_tokens_key is not None and config.max_tokens is not None:
+        params[max_tokens_key] = config.max_tokens
+    return params

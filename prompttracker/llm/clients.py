@@ -8,7 +8,8 @@ inside the functions to keep that true even if someone imports this module early
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, RunStartError
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     import anthropic
     import openai
     from google import genai
+
+T = TypeVar("T")
 
 _STATUS_HINTS = {
     400: "the API rejected the request: check the model name and the model_config parameters",
@@ -48,15 +51,20 @@ def openai_client(settings: Settings, http_client: Any = None) -> openai.AsyncOp
     """
     import openai
 
-    require_api_key(settings, "openai")
-    provider = settings.provider("openai")
-    return openai.AsyncOpenAI(
-        api_key=settings.api_key("openai"),
-        base_url=settings.base_url("openai"),
-        timeout=provider.timeout_seconds,
-        max_retries=provider.max_retries,
-        http_client=http_client,
-    )
+    return openai.AsyncOpenAI(**_client_options(settings, "openai", http_client))
+
+
+def _client_options(settings: Settings, provider: str, http_client: Any) -> dict[str, Any]:
+    """The arguments the openai and anthropic clients share, from the provider's settings."""
+    require_api_key(settings, provider)
+    options = settings.provider(provider)
+    return {
+        "api_key": settings.api_key(provider),
+        "base_url": settings.base_url(provider),
+        "timeout": options.timeout_seconds,
+        "max_retries": options.max_retries,
+        "http_client": http_client,
+    }
 
 
 def llm_call_error(
@@ -69,27 +77,43 @@ def llm_call_error(
     """
     import openai
 
+    return _sdk_call_error(openai, exc, api_label, secrets)
+
+
+async def openai_call(request: Awaitable[T], api_label: str, settings: Settings) -> T:
+    """Await an OpenAI SDK request; an SDK error becomes a key-free ``LLMCallError``."""
+    import openai
+
+    try:
+        return await request
+    except openai.OpenAIError as exc:
+        # `from None`: the SDK exception's traceback is not needed and could carry the key.
+        raise openai_call_error(exc, api_label, settings) from None
+
+
+def openai_call_error(exc: Exception, api_label: str, settings: Settings) -> LLMCallError:
+    """``llm_call_error`` hiding the project's OpenAI key."""
+    return llm_call_error(exc, api_label, secrets=(settings.api_key("openai"),))
+
+
+def _sdk_call_error(
+    sdk: Any, exc: Exception, api_label: str, secrets: tuple[str | None, ...]
+) -> LLMCallError:
+    """The error for the openai and anthropic SDKs, which share their exception classes' shapes."""
     hidden = (*secrets, *_request_credentials(exc))
     hint: str | None
-    if isinstance(exc, openai.APIStatusError):
-        detail = _body_message(exc.body) or _reason(exc.status_code)
-        message = f"{api_label}: the API answered HTTP {exc.status_code}: {detail}"
-        if exc.request_id:
-            message += f" (request id {exc.request_id})"
-        hint = _STATUS_HINTS.get(exc.status_code)
-        if hint is None and exc.status_code >= 500:
-            hint = _SERVER_HINT
-    elif isinstance(exc, openai.APITimeoutError):
-        message = f"{api_label}: the request to {_where(exc)} timed out after the SDK's retries"
-        hint = "raise providers.<name>.timeout_seconds in the settings, or retry later"
-    elif isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        reason = f" ({type(cause).__name__}: {cause})" if cause else ""
-        message = f"{api_label}: could not connect to {_where(exc)}{reason}"
-        hint = "check the network and the provider's base_url in the settings"
+    if isinstance(exc, sdk.APIStatusError):
+        # anthropic parses the body's message itself (`api_message`); openai leaves it to us.
+        detail = (
+            getattr(exc, "api_message", None) or _body_message(exc.body) or _reason(exc.status_code)
+        )
+        message, hint = _status_line(api_label, exc.status_code, detail, exc.request_id)
+    elif isinstance(exc, sdk.APITimeoutError):
+        message, hint = _timeout_line(api_label, exc.request)
+    elif isinstance(exc, sdk.APIConnectionError):
+        message, hint = _connection_line(api_label, exc.request, exc.__cause__ or exc.__context__)
     else:
-        message = f"{api_label}: {type(exc).__name__}: {exc}"
-        hint = None
+        message, hint = f"{api_label}: {type(exc).__name__}: {exc}", None
     return LLMCallError(_one_line(redact(message, hidden)), hint=hint)
 
 
@@ -110,18 +134,6 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "error"
-
-
-def _where(exc: Exception) -> str:
-    """Scheme, host and path of the failed request; the query is dropped (keys can live there)."""
-    request = getattr(exc, "request", None)
-    url = getattr(request, "url", None)
-    if url is None:
-        return "the API"
-    try:
-        return f"{url.scheme}://{url.host}{url.path}"
-    except AttributeError:
-        return "the API"
 
 
 def _request_credentials(exc: Exception) -> list[str]:
@@ -153,15 +165,7 @@ def anthropic_client(settings: Settings, http_client: Any = None) -> anthropic.A
     """
     import anthropic
 
-    require_api_key(settings, "anthropic")
-    provider = settings.provider("anthropic")
-    return anthropic.AsyncAnthropic(
-        api_key=settings.api_key("anthropic"),
-        base_url=settings.base_url("anthropic"),
-        timeout=provider.timeout_seconds,
-        max_retries=provider.max_retries,
-        http_client=http_client,
-    )
+    return anthropic.AsyncAnthropic(**_client_options(settings, "anthropic", http_client))
 
 
 def gemini_client(settings: Settings, http_client: Any = None) -> genai.Client:
@@ -191,18 +195,7 @@ def anthropic_call_error(
     """``llm_call_error`` for the anthropic SDK's exceptions: one key-free line and a hint."""
     import anthropic
 
-    hidden = (*secrets, *_request_credentials(exc))
-    hint: str | None
-    if isinstance(exc, anthropic.APIStatusError):
-        detail = exc.api_message or _body_message(exc.body) or _reason(exc.status_code)
-        message, hint = _status_line(api_label, exc.status_code, detail, exc.request_id)
-    elif isinstance(exc, anthropic.APITimeoutError):
-        message, hint = _timeout_line(api_label, exc.request)
-    elif isinstance(exc, anthropic.APIConnectionError):
-        message, hint = _connection_line(api_label, exc.request, exc.__cause__ or exc.__context__)
-    else:
-        message, hint = f"{api_label}: {type(exc).__name__}: {exc}", None
-    return LLMCallError(_one_line(redact(message, hidden)), hint=hint)
+    return _sdk_call_error(anthropic, exc, api_label, secrets)
 
 
 def gemini_call_error(

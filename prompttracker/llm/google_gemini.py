@@ -18,9 +18,10 @@ from google.genai.types import GenerateContentResponse
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
-from prompttracker.errors import LLMCallError, NotImplementedRouteError
-from prompttracker.llm.base import JsonSchema, Session, SessionOptions
+from prompttracker.errors import LLMCallError
+from prompttracker.llm.base import JsonSchema, Session, SessionOptions, sampling_params
 from prompttracker.llm.clients import gemini_call_error, gemini_client
+from prompttracker.llm.tools import refuse_tools
 from prompttracker.messages import AssistantTurn, Message, Usage
 
 try:  # the SDK's async transport when it is installed, httpx2 otherwise
@@ -70,12 +71,7 @@ def generation_config(
     params: dict[str, Any] = {}
     if system_prompt.strip():
         params["system_instruction"] = system_prompt
-    if config.temperature is not None:
-        params["temperature"] = config.temperature
-    if config.top_p is not None:
-        params["top_p"] = config.top_p
-    if config.max_tokens is not None:
-        params["max_output_tokens"] = config.max_tokens
+    params.update(sampling_params(config, "max_output_tokens"))
     if response_format is not None:
         # `response_json_schema` takes plain JSON Schema (additionalProperties included);
         # `response_schema` would need Google's OpenAPI subset.
@@ -162,12 +158,7 @@ class GeminiSession(Session):
 
     def __init__(self, config: ModelConfig, settings: Settings, options: SessionOptions) -> None:
         super().__init__(config, settings, options)
-        if config.tools or config.tool_config.functions:
-            # The loader refuses these; a config built in code must not lose them silently.
-            raise NotImplementedRouteError(
-                f"{config.label} lists tools, but tools are not supported on google gemini",
-                hint="remove the tools from this model_config, or run with --mock",
-            )
+        refuse_tools(config, "google gemini")
         self._client = gemini_client(settings, http_client=options.http_client)
         self._contents = to_contents(options.history)
         self._config = generation_config(config, options.system_prompt, options.response_format)

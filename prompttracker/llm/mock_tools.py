@@ -14,7 +14,6 @@ Nothing here reads files, searches or runs code.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from prompttracker.llm.tool_results import (
     file_search_result,
     web_search_result,
 )
-from prompttracker.llm.tools import function_output
+from prompttracker.llm.tools import function_output, output_value
 from prompttracker.messages import ToolCall
 
 MOCK_VECTOR_STORE = "vs_mock"  # searched when file_search names no vector store
@@ -91,7 +90,7 @@ def use_tools(
                 type="function",
                 name=tool.name,
                 arguments=arguments,
-                output=_output_value(output),
+                output=output_value(output),
             )
         )
         activity.notes.append(f"I called {tool.name}: {output}.")
@@ -170,10 +169,3 @@ HOSTED: dict[str, Callable[[ModelConfig, str, str], HostedResult]] = {
 
 def _query(message: str, max_words: int = 12) -> str:
     return " ".join(message.split()[:max_words])
-
-
-def _output_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

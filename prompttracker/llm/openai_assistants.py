@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError
-from prompttracker.llm.base import JsonSchema, Session, SessionOptions
-from prompttracker.llm.clients import llm_call_error, openai_client
+from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
+from prompttracker.llm.clients import openai_call_error, openai_client
 from prompttracker.llm.openai_chat_completions import response_format_param
 from prompttracker.llm.tool_results import code_interpreter_result, file_search_result
 from prompttracker.llm.tools import (
@@ -63,14 +63,7 @@ _FAILURE_HINTS = {
 
 def thread_messages(history: Sequence[Message]) -> list[dict[str, str]]:
     """Earlier turns as the new thread's opening messages (threads take user and assistant)."""
-    messages = []
-    for message in history:
-        if message.role not in ("user", "assistant"):
-            raise ValueError(
-                f"an assistants thread takes user/assistant messages, not {message.role!r}"
-            )
-        messages.append({"role": message.role, "content": message.content})
-    return messages
+    return plain_turns(history, "an assistants thread")
 
 
 def run_params(
@@ -83,12 +76,7 @@ def run_params(
     if system_prompt.strip():
         # A blank prompt is left out so that the assistant's own instructions apply.
         params["instructions"] = system_prompt
-    if config.temperature is not None:
-        params["temperature"] = config.temperature
-    if config.top_p is not None:
-        params["top_p"] = config.top_p
-    if config.max_tokens is not None:
-        params["max_completion_tokens"] = config.max_tokens
+    params.update(sampling_params(config, "max_completion_tokens"))
     if response_format is not None:
         params["response_format"] = response_format_param(response_format)
     return params
@@ -283,9 +271,7 @@ class AssistantsSession(Session):
             return await self._turn(user_message, started)
         except openai.OpenAIError as exc:
             # `from None`: the SDK exception's traceback is not needed and could carry the key.
-            error = llm_call_error(
-                exc, self.config.label, secrets=(self.settings.api_key("openai"),)
-            )
+            error = openai_call_error(exc, self.config.label, self.settings)
             if isinstance(exc, openai.NotFoundError):
                 error = sunset_error(error, self.config)
             raise error from None

@@ -8,7 +8,6 @@ Converters are plain functions, tested without HTTP.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -17,12 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, NotImplementedRouteError
-from prompttracker.llm.base import JsonSchema, Session, SessionOptions
-from prompttracker.llm.clients import llm_call_error, openai_client
+from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
+from prompttracker.llm.clients import openai_call, openai_client
 from prompttracker.llm.tools import (
     MAX_TOOL_ROUNDS,
     function_output,
     function_schema,
+    output_value,
     parse_arguments,
     too_many_rounds,
 )
@@ -36,18 +36,8 @@ ChatMessage = dict[str, Any]
 
 def to_chat_messages(system_prompt: str, history: Sequence[Message]) -> list[ChatMessage]:
     """The opening message list: the system prompt (when not blank), then earlier turns."""
-    messages: list[ChatMessage] = []
-    if system_prompt.strip():
-        messages.append({"role": "system", "content": system_prompt})
-    for message in history:
-        if message.role not in ("user", "assistant"):
-            # A tool message is only valid right after the assistant message that called it,
-            # and our Message values do not carry that pairing.
-            raise ValueError(
-                f"chat_completions history takes user/assistant messages, not {message.role!r}"
-            )
-        messages.append({"role": message.role, "content": message.content})
-    return messages
+    system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    return [*system, *plain_turns(history, "chat_completions history")]
 
 
 def response_format_param(response_format: JsonSchema) -> dict[str, Any]:
@@ -73,14 +63,9 @@ def request_params(
 ) -> dict[str, Any]:
     """The ``chat.completions.create`` arguments; unset options are left to the API's defaults."""
     params: dict[str, Any] = {"model": config.model, "messages": list(messages)}
-    if config.temperature is not None:
-        params["temperature"] = config.temperature
-    if config.top_p is not None:
-        params["top_p"] = config.top_p
-    if config.max_tokens is not None:
-        # The spec deprecates `max_tokens` in favour of `max_completion_tokens`, and o-series
-        # (reasoning) models reject `max_tokens` outright.
-        params["max_completion_tokens"] = config.max_tokens
+    # The spec deprecates `max_tokens` in favour of `max_completion_tokens`, and o-series
+    # (reasoning) models reject `max_tokens` outright.
+    params.update(sampling_params(config, "max_completion_tokens"))
     if response_format is not None:
         params["response_format"] = response_format_param(response_format)
     if config.tool_config.functions:
@@ -145,14 +130,6 @@ def answer_tool_calls(
             )
         )
     return messages, calls
-
-
-def output_value(text: str) -> Any:
-    """A function's output as a value when it is JSON text, else the text itself."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def turn_from_completions(
@@ -238,16 +215,10 @@ class ChatCompletionsSession(Session):
         return turn
 
     async def _create(self) -> ChatCompletion:
-        import openai
-
         params = request_params(self.config, self._messages, self.options.response_format)
-        try:
-            return await self._client.chat.completions.create(**params)
-        except openai.OpenAIError as exc:
-            # `from None`: the SDK exception's traceback is not needed and could carry the key.
-            raise llm_call_error(
-                exc, self.config.label, secrets=(self.settings.api_key("openai"),)
-            ) from None
+        return await openai_call(
+            self._client.chat.completions.create(**params), self.config.label, self.settings
+        )
 
     async def aclose(self) -> None:
         """Close the SDK client (and the HTTP client it owns)."""

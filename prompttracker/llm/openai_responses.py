@@ -4,27 +4,21 @@ With ``conversation_state: conversation`` a Conversations-API conversation keeps
 Either way ``instructions`` are resent every turn: the API does not carry them over.
 
 Converters are plain functions on JSON-shaped dicts (what the API sends and receives), tested
-without HTTP. Hosted tool calls are normalized into the shapes of ``tool_results``.
+without HTTP; reading a turn's output items back lives in ``openai_responses_output``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
-from prompttracker.errors import LLMCallError
-from prompttracker.llm.base import JsonSchema, Session, SessionOptions
-from prompttracker.llm.clients import llm_call_error, openai_client
+from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
+from prompttracker.llm.clients import openai_call, openai_client
 from prompttracker.llm.openai_chat_completions import response_format_param
-from prompttracker.llm.tool_results import (
-    code_interpreter_result,
-    file_search_result,
-    web_search_result,
-)
+from prompttracker.llm.openai_responses_output import Item, check_status, parse_turn, usage_of
 from prompttracker.llm.tools import (
     MAX_TOOL_ROUNDS,
     function_output,
@@ -32,14 +26,7 @@ from prompttracker.llm.tools import (
     parse_arguments,
     too_many_rounds,
 )
-from prompttracker.messages import AssistantTurn, Message, ToolCall, Usage
-
-Item = dict[str, Any]
-T = TypeVar("T")
-
-# Output items that are not part of the transcript: reasoning stays on the server and reaches
-# the next turn through previous_response_id / the conversation.
-_SKIPPED_ITEMS = {"reasoning"}
+from prompttracker.messages import AssistantTurn, Message, Usage
 
 # What each hosted tool needs in ``include`` so that evaluators see its results.
 _INCLUDES = {
@@ -59,15 +46,7 @@ def user_item(text: str) -> Item:
 
 def input_items(history: Sequence[Message], user_message: str) -> list[Item]:
     """The first turn's input: earlier user/assistant messages, then the new user message."""
-    items: list[Item] = []
-    for message in history:
-        if message.role not in ("user", "assistant"):
-            raise ValueError(
-                f"responses history takes user/assistant messages, not {message.role!r}"
-            )
-        items.append({"role": message.role, "content": message.content})
-    items.append(user_item(user_message))
-    return items
+    return [*plain_turns(history, "responses history"), user_item(user_message)]
 
 
 def tools_param(config: ModelConfig) -> list[Item]:
@@ -131,12 +110,7 @@ def request_params(
         params["previous_response_id"] = previous_response_id
     if conversation_id:
         params["conversation"] = conversation_id
-    if config.temperature is not None:
-        params["temperature"] = config.temperature
-    if config.top_p is not None:
-        params["top_p"] = config.top_p
-    if config.max_tokens is not None:
-        params["max_output_tokens"] = config.max_tokens
+    params.update(sampling_params(config, "max_output_tokens"))
     tools = tools_param(config)
     if tools:
         params["tools"] = tools
@@ -148,28 +122,7 @@ def request_params(
     return params
 
 
-# --- responses --------------------------------------------------------------------------------
-
-
-def usage_of(response: Item) -> Usage:
-    """Input/output tokens of one response (0 when the server reports none)."""
-    usage = response.get("usage") or {}
-    return Usage(
-        input_tokens=usage.get("input_tokens") or 0, output_tokens=usage.get("output_tokens") or 0
-    )
-
-
-def check_status(response: Item, api_label: str) -> None:
-    """Raise ``LLMCallError`` for a response the server marked as failed."""
-    if response.get("status") != "failed":
-        return
-    error = response.get("error") or {}
-    detail = error.get("message") or "no error message"
-    code = f" ({error['code']})" if error.get("code") else ""
-    raise LLMCallError(
-        f"{api_label}: the response {response.get('id')} failed{code}: {detail}",
-        hint="check the model_config parameters and tools, or retry later",
-    )
+# --- function rounds --------------------------------------------------------------------------
 
 
 def function_calls(output: Sequence[Item]) -> list[Item]:
@@ -189,112 +142,6 @@ def function_call_outputs(calls: Sequence[Item], outputs: dict[str, Any]) -> lis
         }
         for call in calls
     ]
-
-
-@dataclass
-class ParsedTurn:
-    """What the output items of one turn (over all its tool rounds) amount to."""
-
-    text: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    extras: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def add_hosted(self, item: Item, tool: str, arguments: dict[str, Any], result: Item) -> None:
-        """A hosted tool call: its normalized result in extras and in the transcript."""
-        self.extras.setdefault(f"{tool}_results", []).append(result)
-        self.tool_calls.append(
-            ToolCall(
-                id=item.get("id", ""), type=tool, name=tool, arguments=arguments, output=result
-            )
-        )
-
-
-def parse_turn(items: Sequence[Item], answers: dict[str, str] | None = None) -> ParsedTurn:
-    """Text, tool calls and normalized hosted-tool results from a turn's output items.
-
-    ``answers`` maps a function call's ``call_id`` to the output we sent back. Item types we do
-    not know are kept as ``ToolCall(type=<item type>)`` with the raw item as output, so they
-    reach the transcript instead of vanishing. The answer's url citations go on the turn's last
-    web search: the answer follows all of the turn's searches.
-    """
-    messages = [_message_text(item) for item in items if item.get("type") == "message"]
-    citations = [c for _, cited in messages for c in cited]
-    searches = [i for i, item in enumerate(items) if item.get("type") == "web_search_call"]
-    parsed = ParsedTurn(text="\n\n".join(text for text, _ in messages if text))
-    for index, item in enumerate(items):
-        kind = item.get("type", "")
-        if kind == "function_call":
-            call_id = item.get("call_id", "")
-            parsed.tool_calls.append(
-                ToolCall(
-                    id=call_id,
-                    name=item.get("name", ""),
-                    arguments=parse_arguments(item.get("arguments")),
-                    output=(answers or {}).get(call_id),
-                )
-            )
-        elif kind == "web_search_call":
-            _add_web_search(parsed, item, citations if index == searches[-1] else [])
-        elif kind == "file_search_call":
-            queries = list(item.get("queries") or [])
-            result = file_search_result(queries, list(item.get("results") or []))
-            parsed.add_hosted(item, "file_search", {"queries": queries}, result)
-        elif kind == "code_interpreter_call":
-            _add_code_interpreter(parsed, item)
-        elif kind not in _SKIPPED_ITEMS | {"message"}:
-            parsed.tool_calls.append(
-                ToolCall(id=item.get("id", ""), type=kind, name=kind, output=item)
-            )
-    if citations and not searches:
-        # Cited pages without a search call still tell evaluators where the answer came from.
-        parsed.extras["web_search_results"] = [web_search_result("", [], citations)]
-    return parsed
-
-
-def _message_text(item: Item) -> tuple[str, list[Item]]:
-    """The text of one output message (refusals included) and its url citations."""
-    parts: list[str] = []
-    citations: list[Item] = []
-    for part in item.get("content") or []:
-        kind = part.get("type")
-        if kind == "output_text":
-            parts.append(part.get("text") or "")
-            annotations = part.get("annotations") or []
-            citations.extend(a for a in annotations if a.get("type") == "url_citation")
-        elif kind == "refusal":
-            parts.append(part.get("refusal") or "")
-        else:
-            raise LLMCallError(
-                f"the output message {item.get('id')} has a content part of unknown type {kind!r}",
-                hint="this content type is not supported yet; please report it",
-            )
-    return "".join(parts), citations
-
-
-def _add_web_search(parsed: ParsedTurn, item: Item, citations: list[Item]) -> None:
-    action = item.get("action") or {}
-    if action.get("type") == "search":
-        query = action.get("query") or " | ".join(action.get("queries") or [])
-        arguments: dict[str, Any] = {"query": query}
-        sources = [s for s in action.get("sources") or [] if s.get("url")]
-    else:
-        # open_page / find_in_page read one page: that page is the source, there is no query.
-        query = ""
-        arguments = {k: v for k, v in action.items() if k != "sources"}
-        sources = [{"url": action["url"]}] if action.get("url") else []
-    status = item.get("status") or "completed"
-    result = web_search_result(query, sources, citations, status=status)
-    parsed.add_hosted(item, "web_search", arguments, result)
-
-
-def _add_code_interpreter(parsed: ParsedTurn, item: Item) -> None:
-    outputs = item.get("outputs") or []
-    logs = [o.get("logs") or "" for o in outputs if o.get("type") == "logs"]
-    images = [o.get("url") or "" for o in outputs if o.get("type") == "image"]
-    code = item.get("code") or ""
-    status = item.get("status") or "completed"
-    result = code_interpreter_result(code, logs, images, status=status)
-    parsed.add_hosted(item, "code_interpreter", {"code": code}, result)
 
 
 # --- the session ------------------------------------------------------------------------------
@@ -328,7 +175,9 @@ class ResponsesSession(Session):
     async def send(self, user_message: str) -> AssistantTurn:
         """Send one user message, answer function calls until the model replies in text."""
         if self._use_conversation and self._conversation_id is None:
-            conversation = await self._call(self._client.conversations.create())
+            conversation = await openai_call(
+                self._client.conversations.create(), self.config.label, self.settings
+            )
             self._conversation_id = conversation.id
         started = time.perf_counter()
         payload = (
@@ -375,24 +224,14 @@ class ResponsesSession(Session):
             conversation_id=self._conversation_id,
             response_format=self.options.response_format,
         )
-        sdk_response = await self._call(self._client.responses.create(**params))
+        sdk_response = await openai_call(
+            self._client.responses.create(**params), self.config.label, self.settings
+        )
         # Plain JSON, so that item types newer than the SDK's union reach parse_turn untouched.
         response: Item = sdk_response.to_dict(mode="json", warnings=False)
         self._response_ids.append(response["id"])
         check_status(response, self.config.label)
         return response
-
-    async def _call(self, request: Awaitable[T]) -> T:
-        """Await an SDK request, turning SDK errors into a key-free ``LLMCallError``."""
-        import openai
-
-        try:
-            return await request
-        except openai.OpenAIError as exc:
-            # `from None`: the SDK exception's traceback is not needed and could carry the key.
-            raise llm_call_error(
-                exc, self.config.label, secrets=(self.settings.api_key("openai"),)
-            ) from None
 
     async def aclose(self) -> None:
         """Close the SDK client (and the HTTP client it owns)."""

@@ -1,4 +1,5 @@
-"""Function calling shared by every route: definitions, mocked outputs, the round cap.
+"""Function calling shared by every route: definitions, mocked outputs, the round cap, and
+the refusal on routes that have no tools.
 
 Tests never run real functions: a call is answered with the dataset row's
 ``mock_function_outputs[name]`` (JSON-encoded), or a default result naming the function and
@@ -10,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prompttracker.config.models import FunctionTool
-from prompttracker.errors import LLMCallError
+from prompttracker.config.models import FunctionTool, ModelConfig
+from prompttracker.errors import LLMCallError, NotImplementedRouteError
 
 MAX_TOOL_ROUNDS = 10
 
@@ -37,6 +38,14 @@ def function_output(name: str, arguments: dict[str, Any], outputs: dict[str, Any
     return json.dumps({"mock": True, "function": name, "arguments": arguments, "result": "ok"})
 
 
+def output_value(text: str) -> Any:
+    """A function's output as a value when it is JSON text, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def too_many_rounds(api_label: str) -> LLMCallError:
     """The error when the model keeps calling functions past ``MAX_TOOL_ROUNDS``."""
     return LLMCallError(
@@ -55,3 +64,15 @@ def function_schema(tool: FunctionTool) -> dict[str, Any]:
     if tool.strict is not None:
         schema["strict"] = tool.strict
     return schema
+
+
+def refuse_tools(config: ModelConfig, route: str) -> None:
+    """Raise ``NotImplementedRouteError`` when ``config`` lists tools a route cannot call.
+
+    The loader refuses these; a config built in code must not lose them silently.
+    """
+    if config.tools or config.tool_config.functions:
+        raise NotImplementedRouteError(
+            f"{config.label} lists tools, but tools are not supported on {route}",
+            hint="remove the tools from this model_config, or run with --mock",
+        )

@@ -1,0 +1,7 @@
+"""Provider-side prompts → prompt-version YAML. Today: OpenAI Assistants (``pt sync openai``).
+
+``service.sync_openai_assistants`` is the entry point; ``openai_assistants`` reads assistants
+(API pages or an export), ``convert`` turns one into a prompt version (pure), ``files`` writes
+the YAML (hash header, atomic writes), ``models`` holds the values. Kept import-light, so that
+the CLI can name ``SyncTarget`` without loading the rest.
+"""
