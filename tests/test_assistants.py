@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
 import warnings
 from collections.abc import Sequence
 from functools import partial
@@ -263,18 +262,16 @@ async def test_a_run_past_the_deadline_is_cancelled(httpx2_mock: Any, api_key: s
     cancel = httpx2_mock.post(f"{RUNS_URL}/run_1/cancel").respond(
         200, json=run("run_1", "cancelling")
     )
-    started = time.monotonic()
-
     with pytest.raises(LLMCallError) as caught:
-        # wait_for: a missing deadline fails this test instead of hanging it.
-        await asyncio.wait_for(session(deadline_seconds=0.05).send("hello?"), timeout=2)
+        # wait_for: a missing deadline fails this test instead of hanging it (no timing asserts:
+        # how many polls fit in the deadline depends on the machine's load).
+        await asyncio.wait_for(session(deadline_seconds=0.05).send("hello?"), timeout=30)
 
-    assert time.monotonic() - started < 2
     assert "did not finish within 0.05 s" in caught.value.message
     assert "last status: in_progress" in caught.value.message
     assert "timeout_seconds" in (caught.value.hint or "")
     assert cancel.call_count == 1
-    assert routes["poll"].call_count >= 2
+    assert routes["poll"].call_count >= 1
 
 
 async def test_a_failed_cancel_still_reports_the_deadline(httpx2_mock: Any, api_key: str) -> None:
@@ -284,7 +281,7 @@ async def test_a_failed_cancel_still_reports_the_deadline(httpx2_mock: Any, api_
     )
 
     with pytest.raises(LLMCallError, match=r"did not finish within 0\.02 s"):
-        await asyncio.wait_for(session(deadline_seconds=0.02).send("hello?"), timeout=2)
+        await asyncio.wait_for(session(deadline_seconds=0.02).send("hello?"), timeout=30)
 
 
 def test_deadline_defaults_to_the_provider_timeout(api_key: str) -> None:
@@ -490,7 +487,7 @@ async def test_not_found_names_the_sunset_and_the_way_to_responses(
     assert "2026-08-26" in error.message and "Assistants API" in error.message
     hint = error.hint or ""
     assert "api: responses" in hint
-    assert "pt sync openai --as responses" in hint
+    assert "pt sync openai --from-file assistants.json --as responses" in hint
     assert "model: gpt-4o-mini" in hint
     assert "tool_config.file_search.vector_store_ids" in hint
     assert "base_url" in hint

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from prompttracker.cli import app
 from prompttracker.config.loader import load_project
-from prompttracker.sync import files
+from prompttracker.sync import SyncTarget, files
 from prompttracker.sync.convert import (
     ConversionError,
     assistant_version,
@@ -26,7 +26,7 @@ from prompttracker.sync.convert import (
     comparable,
     liquid_literal,
 )
-from prompttracker.sync.models import Assistant, SyncAction, SyncTarget
+from prompttracker.sync.models import Assistant, SyncAction
 from prompttracker.sync.service import sync_openai_assistants
 from prompttracker.templating import render
 from tests.conftest import load_fixture

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from prompttracker.cli.common import ProjectOption, console, handle_errors
-from prompttracker.sync.models import SyncTarget
-from prompttracker.sync.openai_assistants import DEFAULT_MAX_PAGES
+from prompttracker.sync import DEFAULT_MAX_PAGES, SyncTarget
 
 app = typer.Typer(help="Turn provider-side prompts into prompt-version YAML.", no_args_is_help=True)
 

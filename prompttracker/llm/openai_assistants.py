@@ -203,7 +203,8 @@ def sunset_error(base: LLMCallError, config: ModelConfig) -> LLMCallError:
     return LLMCallError(
         f"{base.message}. OpenAI shut the Assistants API down on {SUNSET_DATE}: the live API "
         "answers 404 to every Assistants call",
-        hint=f"move this version to api: responses: run `pt sync openai --as responses`, or "
+        hint="move this version to api: responses: run `pt sync openai --from-file "
+        "assistants.json --as responses` on an exported assistants list, or "
         f"change its model_config to provider: openai, api: responses, model: {model}, and move "
         "tool_resources.file_search.vector_store_ids to tool_config.file_search.vector_store_ids. "
         "An OpenAI-compatible server that still serves the Assistants API keeps working through "

@@ -5,3 +5,14 @@
 the YAML (hash header, atomic writes), ``models`` holds the values. Kept import-light, so that
 the CLI can name ``SyncTarget`` without loading the rest.
 """
+
+from enum import StrEnum
+
+DEFAULT_MAX_PAGES = 20  # page cap for listing assistants: never iterate without a bound
+
+
+class SyncTarget(StrEnum):
+    """Which API the written versions run on."""
+
+    assistants = "assistants"
+    responses = "responses"

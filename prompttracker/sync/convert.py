@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from prompttracker.config.models import PromptVersion
-from prompttracker.sync.models import Assistant, SyncTarget
+from prompttracker.sync import SyncTarget
+from prompttracker.sync.models import Assistant
 from prompttracker.templating import TemplateError, render
 
 # The first user turn of a synced version: the dataset row says what the user writes.

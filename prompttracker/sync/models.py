@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompttracker.messages import Value
+from prompttracker.sync import SyncTarget
 
 # Ids become file names (prompts/assistant_<id>.yaml): nothing that could leave the folder.
 ASSISTANT_ID = r"^[A-Za-z0-9_-]{1,128}$"
@@ -47,13 +48,6 @@ class Assistant(_Lenient):
     temperature: float | None = None
     top_p: float | None = None
     response_format: Any = None
-
-
-class SyncTarget(StrEnum):
-    """Which API the written versions run on."""
-
-    assistants = "assistants"
-    responses = "responses"
 
 
 class SyncAction(StrEnum):

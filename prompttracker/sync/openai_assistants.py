@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from prompttracker.config.settings import Settings
 from prompttracker.errors import ConfigError, LLMCallError
 from prompttracker.messages import Value
+from prompttracker.sync import DEFAULT_MAX_PAGES
 from prompttracker.sync.models import Assistant
 
 P = ParamSpec("P")
@@ -25,7 +26,6 @@ R = TypeVar("R")
 
 PAGE_SIZE = 100  # the API's maximum
 ORDER = "asc"
-DEFAULT_MAX_PAGES = 20
 API_LABEL = "openai/assistants list"
 EXPORT_SHAPES = 'an object {"object": "list", "data": [...]} or a JSON array of assistants'
 

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from prompttracker.config.models import Prompt, PromptVersion
 from prompttracker.errors import ConfigError, PromptTrackerError
+from prompttracker.sync import DEFAULT_MAX_PAGES, SyncTarget
 from prompttracker.sync.convert import (
     ConversionError,
     assistant_version,
@@ -42,10 +43,8 @@ from prompttracker.sync.models import (
     AssistantSync,
     SyncAction,
     SyncReport,
-    SyncTarget,
 )
 from prompttracker.sync.openai_assistants import (
-    DEFAULT_MAX_PAGES,
     AssistantList,
     fetch_assistants,
     read_export,

@@ -270,7 +270,7 @@ async def _read_pages(
     read_page: Callable[[str | None], Awaitable[Page[T]]], max_pages: int
 ) -> Listing[T]:
     """Follow ``after`` cursors while the provider says there is more, up to ``max_pages``."""
-    # The cap is not only politeness: mock servers (Prism) answer has_more: true forever.
+    # The cap is not only politeness: a broken or mock server may answer has_more: true forever.
     items: list[T] = []
     after: str | None = None
     for pages in range(1, max_pages + 1):

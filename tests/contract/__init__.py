@@ -1,0 +1,1 @@
+"""Contract tests against the official OpenAI OpenAPI spec, served by Prism (see conftest)."""
