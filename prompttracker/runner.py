@@ -14,7 +14,7 @@ from prompttracker.interlocutor import LLMInterlocutor
 from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.router import effective_config, open_session
 from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus
-from prompttracker.store.store import version_hash
+from prompttracker.store.rows import version_hash
 from prompttracker.templating import render
 
 
