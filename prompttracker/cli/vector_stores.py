@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from prompttracker.cli.common import ProjectOption, console, handle_errors
 
 if TYPE_CHECKING:
-    from prompttracker.vector_stores import VectorStoreService
+    from prompttracker.vector_stores import VectorStore, VectorStoreService
 
 T = TypeVar("T")
 
@@ -78,13 +78,7 @@ def show_store(
     store_id: StoreId, project: ProjectOption = Path("."), as_json: JsonOption = False
 ) -> None:
     """Show one vector store with its file counts."""
-    from prompttracker.report.vector_stores import vector_store_view
-
-    store = _run(project, lambda service: service.get_store(store_id))
-    if as_json:
-        _echo_json(store)
-    else:
-        console.print(vector_store_view(store))
+    _print_store(_run(project, lambda service: service.get_store(store_id)), as_json)
 
 
 @app.command("create")
@@ -99,13 +93,7 @@ def create_store(
     as_json: JsonOption = False,
 ) -> None:
     """Create a vector store, optionally holding already uploaded files."""
-    from prompttracker.report.vector_stores import vector_store_view
-
-    store = _run(project, lambda service: service.create_store(name, file_ids or ()))
-    if as_json:
-        _echo_json(store)
-    else:
-        console.print(vector_store_view(store))
+    _print_store(_run(project, lambda service: service.create_store(name, file_ids or ())), as_json)
 
 
 @app.command("files")
@@ -172,3 +160,13 @@ def upload(
     else:
         console.print(vector_store_files_table(files, title=f"Uploaded to {store_id}"))
     raise_for_failures(files)
+
+
+def _print_store(store: VectorStore, as_json: bool) -> None:
+    """One store as a JSON object (--json) or as its rich view."""
+    from prompttracker.report.vector_stores import vector_store_view
+
+    if as_json:
+        _echo_json(store)
+    else:
+        console.print(vector_store_view(store))
