@@ -1,20 +1,29 @@
-"""Plan test runs, check they can start, play them concurrently, commit each as it finishes."""
+"""Plan test runs, check they can start, play them concurrently, store each as it finishes."""
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from prompttracker.api_types import ApiType
 from prompttracker.config.loader import Project
 from prompttracker.config.models import ModelConfig
-from prompttracker.errors import ConfigError, RunStartError
-from prompttracker.results import RunRecord, TestRunOutcome
+from prompttracker.errors import ConfigError, RunStartError, StoreError
+from prompttracker.llm.call_layer import CallLayer
+from prompttracker.results import RunRecord, RunStatus, TestRunOutcome
 from prompttracker.runner import PlannedRun, PromptVersionRunner
 from prompttracker.store.store import Store
+from prompttracker.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from prompttracker.llm.endpoint import EndpointStats
+
+T = TypeVar("T")
 
 JUDGE_TYPES = {"llm_judge", "conversation_judge"}
 
@@ -29,8 +38,15 @@ class Selection:
 
 @dataclass
 class RunReport:
+    """What a run did: its record, every outcome, and what went wrong around the test runs."""
+
     run: RunRecord
     outcomes: list[TestRunOutcome] = field(default_factory=list)
+    stored: int = 0
+    store_error: StoreError | None = None  # the database stopped taking writes
+    unstored: list[TestRunOutcome] = field(default_factory=list)  # finished, not stored
+    callback_error: Exception | None = None  # a progress callback raised; not called again
+    calls: dict[str, EndpointStats] = field(default_factory=dict)  # by provider
 
     @property
     def ok(self) -> bool:
@@ -118,40 +134,94 @@ async def execute(
     on_start: Callable[[RunRecord], None] = lambda run: None,
     on_result: Callable[[TestRunOutcome], None] = lambda outcome: None,
 ) -> RunReport:
-    """Play every planned run with at most ``concurrency`` at once.
+    """Play every planned run with at most ``concurrency`` at once, through one call layer.
 
-    Each outcome is committed as soon as it finishes. On cancellation (Ctrl-C) the run is
-    marked ``interrupted`` and everything finished stays in the database.
+    Each outcome is handed to a writer thread as soon as it finishes, so the event loop never
+    waits for the disk. When the database stops taking writes, no further test run starts and
+    the report carries the ``store_error``; everything stored is kept. On cancellation (Ctrl-C,
+    SIGTERM) the run is marked ``interrupted`` once every finished test run is stored.
+    A callback that raises is not called again (``callback_error``); the run goes on.
     """
-    runner = PromptVersionRunner(project, mock=mock)
     run = store.start_run(mock=mock, project_root=str(project.root), options=options)
-    on_start(run)
     report = RunReport(run=run)
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def play(item: PlannedRun) -> None:
-        async with semaphore:
-            try:
-                outcome = await runner.run(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # one broken test run must not stop the others
-                outcome = _crashed(item, exc, mock)
-        store.record_test_run(run.id, outcome, version=item.version)
-        report.outcomes.append(outcome)
-        on_result(outcome)
-
-    tasks = [asyncio.create_task(play(item)) for item in planned]
+    _notify(on_start, run, report)
+    workers: list[asyncio.Task[None]] = []
+    writer = StoreWriter(store, run.id, on_failure=lambda error: _cancel(workers))
+    pending = iter(planned)
     try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        report.run = store.finish_run(run.id, "interrupted")
-        raise
-    report.run = store.finish_run(run.id, "completed")
+        async with CallLayer(project.settings, concurrency=concurrency) as calls:
+            runner = PromptVersionRunner(project, calls, mock=mock)
+
+            async def work() -> None:
+                for item in pending:
+                    outcome = await _play(runner, item, mock)
+                    writer.submit((outcome, item.version))
+                    report.outcomes.append(outcome)
+                    _notify(on_result, outcome, report)
+
+            slots = min(concurrency, len(planned))
+            workers.extend(asyncio.create_task(work()) for _ in range(slots))
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                report.calls = calls.stats
+    except asyncio.CancelledError:
+        if writer.error is None:  # interrupted from outside, not stopped by the writer
+            _cancel(workers)
+            await asyncio.gather(*workers, return_exceptions=True)
+            writer.close()
+            report.run = _finish(store, run.id, "interrupted") or report.run
+            raise
+    finally:
+        writer.close()
+    report.stored = writer.stored
+    if writer.error is not None:
+        report.store_error = writer.error
+        report.unstored = [outcome for outcome, _ in writer.unstored]
+        report.run = _finish(store, run.id, "failed") or report.run
+        return report
+    finished = _finish(store, run.id, "completed")
+    if finished is None:
+        report.store_error = StoreError(
+            f"all {writer.stored} test runs are stored, but the run {run.id} could not be "
+            f"marked completed in {store.path}",
+            hint="check the disk and the file's permissions",
+        )
+    else:
+        report.run = finished
     return report
+
+
+async def _play(runner: PromptVersionRunner, item: PlannedRun, mock: bool) -> TestRunOutcome:
+    try:
+        return await runner.run(item)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # one broken test run must not stop the others
+        return _crashed(item, exc, mock)
+
+
+def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+
+
+def _notify(callback: Callable[[T], None], value: T, report: RunReport) -> None:
+    """Call a progress callback; one that raises is dropped, and the run goes on."""
+    if report.callback_error is not None:
+        return
+    try:
+        callback(value)
+    except Exception as exc:
+        report.callback_error = exc
+
+
+def _finish(store: Store, run_id: str, status: RunStatus) -> RunRecord | None:
+    """Mark the run finished; None when the database cannot take even that."""
+    try:
+        return store.finish_run(run_id, status)
+    except sqlite3.Error:
+        return None
 
 
 def _crashed(item: PlannedRun, exc: Exception, mock: bool) -> TestRunOutcome:

@@ -38,3 +38,12 @@ class NotImplementedRouteError(RunStartError):
 
 class LLMCallError(PromptTrackerError):
     """An API call failed after the SDK's retries. Ends one test run as ``error``."""
+
+
+class StoreError(PromptTrackerError):
+    """The results database stopped taking writes mid-run (full disk, read-only, locked).
+
+    The run stops scheduling test runs; everything already stored is kept.
+    """
+
+    exit_code = 4

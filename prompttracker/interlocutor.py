@@ -5,6 +5,7 @@ from __future__ import annotations
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.llm import router
+from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import Message
 
 END_MARKER = "[END_CONVERSATION]"
@@ -24,10 +25,17 @@ OPENING = "(The conversation has not started yet. Write your opening message to 
 class LLMInterlocutor:
     """Replies through the routing table like any one-shot call, with the roles flipped."""
 
-    def __init__(self, persona: str, config: ModelConfig, settings: Settings) -> None:
+    def __init__(
+        self,
+        persona: str,
+        config: ModelConfig,
+        settings: Settings,
+        calls: CallLayer | None = None,
+    ) -> None:
         self.system_prompt = INSTRUCTIONS + persona.strip()
         self.config = config
         self.settings = settings
+        self.calls = calls
 
     async def reply(self, messages: list[Message]) -> tuple[str, bool]:
         """The next user message and whether the simulated user ended the conversation."""
@@ -35,7 +43,12 @@ class LLMInterlocutor:
         if not flipped or flipped[-1].role != "user":
             flipped.append(Message(role="user", content=OPENING, turn=len(messages) + 1))
         answer = await router.complete(
-            self.config, self.settings, system_prompt=self.system_prompt, messages=flipped
+            self.config,
+            self.settings,
+            system_prompt=self.system_prompt,
+            messages=flipped,
+            calls=self.calls,
+            caller="simulated_user",
         )
         return split_end_marker(answer.content)
 

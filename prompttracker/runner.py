@@ -12,6 +12,7 @@ from prompttracker.evaluators.base import EvaluationContext
 from prompttracker.evaluators.registry import run_evaluators
 from prompttracker.interlocutor import LLMInterlocutor
 from prompttracker.llm.base import SessionOptions
+from prompttracker.llm.call_layer import CallLayer
 from prompttracker.llm.router import effective_config, open_session
 from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus
 from prompttracker.store.rows import version_hash
@@ -36,11 +37,15 @@ class PlannedRun:
 
 
 class PromptVersionRunner:
-    """Plays one planned run end to end and returns its outcome; never raises for API errors."""
+    """Plays one planned run end to end and returns its outcome; never raises for API errors.
 
-    def __init__(self, project: Project, *, mock: bool = False) -> None:
+    Every call it makes — the session, the simulated user, the judges — goes through ``calls``.
+    """
+
+    def __init__(self, project: Project, calls: CallLayer, *, mock: bool = False) -> None:
         self.project = project
         self.settings = project.settings
+        self.calls = calls
         self.mock = mock
 
     async def run(self, planned: PlannedRun) -> TestRunOutcome:
@@ -71,6 +76,7 @@ class PromptVersionRunner:
                 row.interlocutor_simulation_prompt or "",
                 effective_config(self.settings.interlocutor, mock=self.mock),
                 self.settings,
+                self.calls,
             )
             if conversational
             else None
@@ -78,7 +84,11 @@ class PromptVersionRunner:
         session = open_session(
             config,
             self.settings,
-            SessionOptions(system_prompt=system_prompt, function_outputs=row.mock_function_outputs),
+            SessionOptions(
+                system_prompt=system_prompt,
+                function_outputs=row.mock_function_outputs,
+                calls=self.calls,
+            ),
         )
         try:
             conversation = await simulate(
@@ -96,6 +106,7 @@ class PromptVersionRunner:
                 model_config=config,
                 judge_config=effective_config(self.settings.judge, mock=self.mock),
                 settings=self.settings,
+                calls=self.calls,
             )
             evaluations = await run_evaluators(planned.test.evaluators, ctx)
         status, error = _status(conversation.error, evaluations)

@@ -67,6 +67,8 @@ class FakeJudge:
         system_prompt: str,
         messages: Sequence[Message],
         response_format: JsonSchema | None = None,
+        calls: Any = None,
+        caller: str = "assistant",
     ) -> AssistantTurn:
         self.calls.append(
             {
@@ -75,6 +77,7 @@ class FakeJudge:
                 "system_prompt": system_prompt,
                 "messages": list(messages),
                 "response_format": response_format,
+                "caller": caller,
             }
         )
         return AssistantTurn(content=self.answers.pop(0))

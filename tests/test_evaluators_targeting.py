@@ -145,6 +145,7 @@ async def test_llm_judge_judges_the_targeted_message_in_its_context(
         system_prompt: str,
         messages: Sequence[Message],
         response_format: JsonSchema | None = None,
+        **call_layer: Any,
     ) -> AssistantTurn:
         prompts.append(messages[-1].content)
         return AssistantTurn(content=json.dumps({"feedback": "ok", "score": 90}))

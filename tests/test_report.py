@@ -303,7 +303,7 @@ def test_totals_line_uses_run_time_and_flags_mock_and_interrupted() -> None:
         status="interrupted",
     )
     text = render(totals_line([outcome()], run)).strip()
-    assert text == "1 test run: 1 passed, 0 failed, 0 error in 1m 01s · mock · interrupted"
+    assert text == "1 test run: 1 passed, 0 failed, 0 error in 1m 01s · mock · run interrupted"
     assert render(totals_line([])).strip() == "0 test runs: 0 passed, 0 failed, 0 error in 0.0s"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -12,8 +13,28 @@ from rich.console import Console
 
 from prompttracker.errors import PromptTrackerError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class OutputConsole(Console):
+    """A console whose reader may go away (``pt run-tests | head``): then it goes quiet.
+
+    Rich's default exits the process on a broken pipe, which would kill a run whose results
+    are still being stored; here the output stops and the run goes on to its normal exit code.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        # Point the file descriptor at /dev/null so that later writes, and Python's flush at
+        # exit, do not fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+
+console = OutputConsole(highlight=False)
+err_console = OutputConsole(stderr=True, highlight=False)
 
 ProjectOption = Annotated[
     Path,

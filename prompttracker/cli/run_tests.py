@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from prompttracker.cli.common import DbOption, ProjectOption, console, db_path, handle_errors
+from prompttracker.cli.common import (
+    DbOption,
+    ProjectOption,
+    console,
+    db_path,
+    err_console,
+    handle_errors,
+)
 
 if TYPE_CHECKING:
+    from prompttracker.engine import RunReport
     from prompttracker.results import RunRecord, TestRunOutcome
+
+T = TypeVar("T")
 
 
 class Transcripts(StrEnum):
@@ -63,6 +75,7 @@ def run_tests(
     """Run the tests of every prompt: simulate the conversations, evaluate, store, report."""
     from prompttracker.config.loader import load_project
     from prompttracker.engine import Selection, execute, plan, preflight
+    from prompttracker.report.summary import FULL_TABLE_LIMIT
     from prompttracker.store.store import Store
 
     loaded = load_project(project)
@@ -71,6 +84,8 @@ def run_tests(
     workers = concurrency or loaded.settings.concurrency
     store = Store(db_path(project, db))
     options = {"concurrency": workers, "filters": filters or [], "tags": tags or []}
+    # A large run prints a line only for what did not pass; the bar counts the rest.
+    quiet_passes = len(planned) > FULL_TABLE_LIMIT
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -91,14 +106,16 @@ def run_tests(
         )
 
     def finished(outcome: TestRunOutcome) -> None:
+        progress.advance(task)
+        if quiet_passes and outcome.status == "passed":
+            return
         score = f"  score {outcome.score:.0f}" if outcome.score is not None else ""
         mark, style = STATUS_MARK[outcome.status]
         progress.console.print(Text.assemble((mark, style), f" {outcome.label}{score}"))
-        progress.advance(task)
 
     try:
         with progress:
-            report = asyncio.run(
+            report = _run_until_signalled(
                 execute(
                     loaded,
                     planned,
@@ -110,31 +127,63 @@ def run_tests(
                     on_result=finished,
                 )
             )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated) as exc:
+        how, code = ("Terminated", 143) if isinstance(exc, _Terminated) else ("Interrupted", 130)
         if current:
             run = store.get_run(current[0].id)
             console.print(
-                f"[yellow]Interrupted.[/] Run {run.id} kept {run.total} finished test run(s); "
+                f"[yellow]{how}.[/] Run {run.id} kept {run.total} finished test run(s); "
                 f"see `pt runs show {run.id}`."
             )
-        raise typer.Exit(130) from None
+        raise typer.Exit(code) from None
     finally:
         store.close()
-    _report(report.outcomes, report.run, transcripts, junit_xml)
+    _report(report, transcripts, junit_xml)
+    if report.store_error is not None:
+        raise report.store_error
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _report(
-    outcomes: list[TestRunOutcome],
-    run: RunRecord,
-    transcripts: Transcripts,
-    junit_xml: Path | None,
-) -> None:
+class _Terminated(Exception):
+    """SIGTERM arrived during the run (what CI sends when a job is cancelled)."""
+
+
+def _run_until_signalled(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, with SIGTERM handled like Ctrl-C: the run is cancelled and cleans up
+    (finished test runs stored, the run marked ``interrupted``), then ``_Terminated`` is raised.
+    """
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        this = asyncio.current_task()
+        terminated = False
+
+        def terminate() -> None:
+            nonlocal terminated
+            terminated = True
+            if this is not None:
+                this.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            return await coroutine
+        except asyncio.CancelledError:
+            if terminated:
+                raise _Terminated from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(main())
+
+
+def _report(report: RunReport, transcripts: Transcripts, junit_xml: Path | None) -> None:
     from prompttracker.report.junit import write_junit
-    from prompttracker.report.summary import summary_table, totals_line
+    from prompttracker.report.summary import calls_note, run_summary, totals_line
     from prompttracker.report.transcript import transcript_view
 
-    console.print(summary_table(outcomes))
+    outcomes, run = report.outcomes, report.run
+    console.print(run_summary(outcomes, run))
     shown = [
         o
         for o in outcomes
@@ -146,4 +195,20 @@ def _report(
     if junit_xml:
         write_junit(outcomes, junit_xml, run=run)
         console.print(f"JUnit report: {junit_xml}")
+    note = calls_note(report.calls)
+    if note is not None:
+        console.print(note)
+    if report.callback_error is not None:
+        error = report.callback_error
+        err_console.print(
+            Text.assemble(
+                ("Warning:", "yellow"), f" progress output stopped: {type(error).__name__}: {error}"
+            )
+        )
+    if report.unstored:
+        where = "the summary above" + (" and the JUnit report" if junit_xml else "")
+        err_console.print(
+            f"[yellow]Warning:[/] {len(report.unstored)} finished test run(s) could not be "
+            f"stored; they are only in {where}."
+        )
     console.print(totals_line(outcomes, run))

@@ -38,8 +38,12 @@ class ProviderSettings(Strict):
 
     base_url: str | None = None
     api_key_env: str | None = None
+    # A total deadline for one request, body included (each of the SDK's retries gets its own).
     timeout_seconds: float = Field(default=120, gt=0)
+    # Retries of server errors (5xx), timeouts and dropped connections, by the SDK.
     max_retries: int = Field(default=2, ge=0, le=10)
+    # How long one call may wait out rate limits (HTTP 429), apart from max_retries.
+    rate_limit_wait_seconds: float = Field(default=300, ge=0)
 
 
 class Settings(Strict):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from prompttracker.config.models import DatasetRow, EvaluatorSpec, ModelConfig
 from prompttracker.config.settings import Settings
+from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import ConversationResult, Message
 from prompttracker.results import EvaluationResult
 
@@ -51,6 +52,7 @@ class EvaluationContext:
     model_config: ModelConfig  # the version under test
     judge_config: ModelConfig  # already swapped to mock under --mock
     settings: Settings
+    calls: CallLayer | None = None  # the run's call layer, for evaluators that call an LLM
     message: Message | None = None  # the message a message check scores
     focus: str = ""
     whole_conversation: ConversationResult | None = None  # before narrowing

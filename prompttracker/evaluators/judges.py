@@ -21,6 +21,7 @@ from prompttracker.evaluators.base import EvaluationContext, Evaluator, Evaluato
 from prompttracker.evaluators.text import preview
 from prompttracker.llm import router
 from prompttracker.llm.base import JsonSchema
+from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import Message
 from prompttracker.results import EvaluationResult
 
@@ -123,7 +124,9 @@ def parse_judgement(raw: str) -> tuple[float, str]:
     return max(0.0, min(100.0, float(score))), feedback
 
 
-async def ask_judge(config: ModelConfig, settings: Settings, prompt: str) -> Judgement:
+async def ask_judge(
+    config: ModelConfig, settings: Settings, prompt: str, calls: CallLayer | None = None
+) -> Judgement:
     """Send one judge prompt through the routing table and parse the structured answer."""
     turn = await router.complete(
         config,
@@ -131,6 +134,8 @@ async def ask_judge(config: ModelConfig, settings: Settings, prompt: str) -> Jud
         system_prompt=JUDGE_SYSTEM_PROMPT,
         messages=[Message(role="user", content=prompt, turn=1)],
         response_format=JUDGE_SCHEMA,
+        calls=calls,
+        caller="judge",
     )
     score, feedback = parse_judgement(turn.content)
     return Judgement(score=score, feedback=feedback, raw_response=turn.content)
@@ -185,7 +190,7 @@ class LlmJudgeEvaluator(Evaluator):
                 0, False, "There is no assistant response to judge.", judge_model=config.label
             )
         prompt = self.judge_prompt(ctx)
-        judgement = await ask_judge(config, ctx.settings, prompt)
+        judgement = await ask_judge(config, ctx.settings, prompt, ctx.calls)
         return self.result(
             judgement.score,
             judgement.score >= threshold,
@@ -245,7 +250,7 @@ class ConversationJudgeEvaluator(Evaluator):
         # One message at a time: the engine already bounds concurrency across test runs.
         for ordinal, index in enumerate(positions, 1):
             prompt = self.judge_prompt(ctx, index, ordinal, len(positions))
-            judgement = await ask_judge(config, ctx.settings, prompt)
+            judgement = await ask_judge(config, ctx.settings, prompt, ctx.calls)
             message_scores.append(
                 {
                     "message_index": index,

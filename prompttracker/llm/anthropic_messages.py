@@ -18,7 +18,7 @@ from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import anthropic_call_error, anthropic_client
+from prompttracker.llm.clients import anthropic_call_error
 from prompttracker.llm.tools import refuse_tools
 from prompttracker.messages import AssistantTurn, Message, Usage
 
@@ -142,7 +142,7 @@ class AnthropicMessagesSession(Session):
     def __init__(self, config: ModelConfig, settings: Settings, options: SessionOptions) -> None:
         super().__init__(config, settings, options)
         refuse_tools(config, "anthropic messages")
-        self._client = anthropic_client(settings, http_client=options.http_client)
+        self._client = self.calls.anthropic()
         self._messages = to_anthropic_messages(options.history)
 
     async def send(self, user_message: str) -> AssistantTurn:
@@ -167,7 +167,3 @@ class AnthropicMessagesSession(Session):
             raise
         self._messages.append({"role": "assistant", "content": turn.content})
         return turn
-
-    async def aclose(self) -> None:
-        """Close the SDK client (and the HTTP client it owns)."""
-        await self._client.close()

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
+from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import AssistantTurn, Message
 
 
@@ -31,13 +32,15 @@ class SessionOptions:
     history: Sequence[Message] = ()  # earlier turns to start from (one-shot calls, interlocutor)
     response_format: JsonSchema | None = None
     function_outputs: dict[str, Any] = field(default_factory=dict)
-    http_client: Any = None  # injectable transport for tests
+    calls: CallLayer | None = None  # the run's call layer; None: the session opens its own
 
 
 class Session(ABC):
     """A conversation with one model on one API.
 
     Subclasses implement ``send``; the multi-turn loop lives in ``conversation.simulate``.
+    Clients come from ``options.calls``, the run's call layer; a session opened without one (a
+    script, a test) gets a private layer that ``aclose`` closes.
     """
 
     conversation_mode: ClassVar[str] = "messages"
@@ -46,6 +49,8 @@ class Session(ABC):
         self.config = config
         self.settings = settings
         self.options = options
+        self._owns_calls = options.calls is None
+        self.calls = options.calls or CallLayer(settings, concurrency=1)
 
     @abstractmethod
     async def send(self, user_message: str) -> AssistantTurn:
@@ -59,8 +64,10 @@ class Session(ABC):
         """API-specific state to store with the conversation (thread id, …)."""
         return {}
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, most sessions hold nothing
-        """Release clients; called once the conversation is over."""
+    async def aclose(self) -> None:
+        """Called once the conversation is over: closes the call layer if it is the session's."""
+        if self._owns_calls:
+            await self.calls.aclose()
 
 
 def plain_turns(history: Sequence[Message], taker: str) -> list[dict[str, str]]:

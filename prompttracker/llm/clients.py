@@ -108,6 +108,8 @@ def _sdk_call_error(
             getattr(exc, "api_message", None) or _body_message(exc.body) or _reason(exc.status_code)
         )
         message, hint = _status_line(api_label, exc.status_code, detail, exc.request_id)
+        if exc.status_code == 429:
+            hint = _rate_limit_hint(exc.response, detail)
     elif isinstance(exc, sdk.APITimeoutError):
         message, hint = _timeout_line(api_label, exc.request)
     elif isinstance(exc, sdk.APIConnectionError):
@@ -115,6 +117,22 @@ def _sdk_call_error(
     else:
         message, hint = f"{api_label}: {type(exc).__name__}: {exc}", None
     return LLMCallError(_one_line(redact(message, hidden)), hint=hint)
+
+
+def _rate_limit_hint(response: Any, detail: str) -> str:
+    """What to do about a 429 that reached the SDK: our wait budget ran out, or no quota."""
+    from prompttracker.llm.endpoint import WAITED_HEADER, out_of_quota
+
+    if out_of_quota(response) or "quota" in detail.lower():
+        return (
+            "the account is out of quota, which waiting does not fix: add credit or use another key"
+        )
+    waited = float(getattr(response, "headers", {}).get(WAITED_HEADER) or 0)
+    spent = f"waited {waited:.1f} s for it to clear; " if waited else ""
+    return (
+        f"rate limit reached: {spent}raise providers.<name>.rate_limit_wait_seconds in the "
+        "settings, or lower 'concurrency'"
+    )
 
 
 def _body_message(body: object) -> str:
@@ -183,7 +201,10 @@ def gemini_client(settings: Settings, http_client: Any = None) -> genai.Client:
     options = types.HttpOptions(
         base_url=settings.base_url("google"),
         timeout=round(provider.timeout_seconds * 1000),
-        retry_options=types.HttpRetryOptions(attempts=provider.max_retries + 1),
+        # 429s are waited out by the run's endpoint client (llm/endpoint.py), not retried here.
+        retry_options=types.HttpRetryOptions(
+            attempts=provider.max_retries + 1, http_status_codes=[408, 500, 502, 503, 504]
+        ),
         httpx_async_client=http_client,
     )
     return Client(vertexai=False, api_key=settings.api_key("google"), http_options=options)
@@ -220,6 +241,8 @@ def gemini_call_error(
         message, hint = _status_line(api_label, exc.code, detail, None)
         if exc.code == 400 and "API_KEY_INVALID" in str(exc.details):
             hint = _STATUS_HINTS[401]  # Gemini answers a bad key with 400, not 401
+        elif exc.code == 429:
+            hint = _rate_limit_hint(getattr(exc, "response", None), detail)
     elif isinstance(exc, TimeoutError | httpx2.TimeoutException):
         message, hint = _timeout_line(api_label, request)
     else:

@@ -20,7 +20,7 @@ from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, sampling_params
-from prompttracker.llm.clients import gemini_call_error, gemini_client
+from prompttracker.llm.clients import gemini_call_error
 from prompttracker.llm.tools import refuse_tools
 from prompttracker.messages import AssistantTurn, Message, Usage
 
@@ -159,7 +159,7 @@ class GeminiSession(Session):
     def __init__(self, config: ModelConfig, settings: Settings, options: SessionOptions) -> None:
         super().__init__(config, settings, options)
         refuse_tools(config, "google gemini")
-        self._client = gemini_client(settings, http_client=options.http_client)
+        self._client = self.calls.gemini()
         self._contents = to_contents(options.history)
         self._config = generation_config(config, options.system_prompt, options.response_format)
 
@@ -183,8 +183,3 @@ class GeminiSession(Session):
             raise
         self._contents.append(content("assistant", turn.content))
         return turn
-
-    async def aclose(self) -> None:
-        """Close the SDK's own HTTP clients (an injected one stays open for its owner)."""
-        await self._client.aio.aclose()
-        self._client.close()

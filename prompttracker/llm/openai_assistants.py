@@ -25,7 +25,7 @@ from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import openai_call_error, openai_client
+from prompttracker.llm.clients import openai_call_error
 from prompttracker.llm.openai_chat_completions import response_format_param
 from prompttracker.llm.tool_results import code_interpreter_result, file_search_result
 from prompttracker.llm.tools import (
@@ -250,7 +250,7 @@ class AssistantsSession(Session):
             else deadline_seconds
         )
         self._opening = thread_messages(options.history)
-        self._client = openai_client(settings, http_client=options.http_client)
+        self._client = self.calls.openai()
         self._thread_id: str | None = None
         self._run_ids: list[str] = []
 
@@ -360,7 +360,3 @@ class AssistantsSession(Session):
             order="asc",
         )
         return [step async for step in listing]
-
-    async def aclose(self) -> None:
-        """Close the SDK client (and the HTTP client it owns)."""
-        await self._client.close()

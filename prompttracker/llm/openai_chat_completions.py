@@ -17,7 +17,7 @@ from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, NotImplementedRouteError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import openai_call, openai_client
+from prompttracker.llm.clients import openai_call
 from prompttracker.llm.tools import (
     MAX_TOOL_ROUNDS,
     function_output,
@@ -173,7 +173,7 @@ class ChatCompletionsSession(Session):
                 "cannot call",
                 hint="use api: responses for web_search, file_search and code_interpreter",
             )
-        self._client = openai_client(settings, http_client=options.http_client)
+        self._client = self.calls.openai()
         self._messages = to_chat_messages(options.system_prompt, options.history)
 
     async def send(self, user_message: str) -> AssistantTurn:
@@ -219,7 +219,3 @@ class ChatCompletionsSession(Session):
         return await openai_call(
             self._client.chat.completions.create(**params), self.config.label, self.settings
         )
-
-    async def aclose(self) -> None:
-        """Close the SDK client (and the HTTP client it owns)."""
-        await self._client.close()

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import openai_call, openai_client
+from prompttracker.llm.clients import openai_call
 from prompttracker.llm.openai_chat_completions import response_format_param
 from prompttracker.llm.openai_responses_output import Item, check_status, parse_turn, usage_of
 from prompttracker.llm.tools import (
@@ -154,7 +154,7 @@ class ResponsesSession(Session):
 
     def __init__(self, config: ModelConfig, settings: Settings, options: SessionOptions) -> None:
         super().__init__(config, settings, options)
-        self._client = openai_client(settings, http_client=options.http_client)
+        self._client = self.calls.openai()
         self._use_conversation = config.conversation_state == "conversation"
         self._conversation_id: str | None = None
         self._previous_id: str | None = None
@@ -232,7 +232,3 @@ class ResponsesSession(Session):
         self._response_ids.append(response["id"])
         check_status(response, self.config.label)
         return response
-
-    async def aclose(self) -> None:
-        """Close the SDK client (and the HTTP client it owns)."""
-        await self._client.close()

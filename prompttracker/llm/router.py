@@ -13,6 +13,7 @@ from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import NotImplementedRouteError, RunStartError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions
+from prompttracker.llm.call_layer import Caller, CallLayer, calling_as
 from prompttracker.messages import AssistantTurn, Message
 
 ROUTES: dict[ApiType, str] = {
@@ -74,18 +75,28 @@ async def complete(
     system_prompt: str,
     messages: Sequence[Message],
     response_format: JsonSchema | None = None,
+    calls: CallLayer | None = None,
+    caller: Caller = "assistant",
 ) -> AssistantTurn:
-    """One-shot call: the last message is sent, the ones before it are history."""
+    """One-shot call: the last message is sent, the ones before it are history.
+
+    ``calls`` is the run's call layer (None: a private one for this call); ``caller`` says
+    whose call it is (the simulated user's, a judge's) for the layer's accounting.
+    """
     if not messages or messages[-1].role != "user":
         raise ValueError("complete() needs a conversation that ends with a user message")
     session = open_session(
         config,
         settings,
         SessionOptions(
-            system_prompt=system_prompt, history=messages[:-1], response_format=response_format
+            system_prompt=system_prompt,
+            history=messages[:-1],
+            response_format=response_format,
+            calls=calls,
         ),
     )
     try:
-        return await session.send(messages[-1].content)
+        with calling_as(caller):
+            return await session.send(messages[-1].content)
     finally:
         await session.aclose()

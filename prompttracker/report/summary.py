@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from prompttracker.report.transcript import STATUS_STYLES, format_score, format_seconds
 from prompttracker.results import RunRecord, TestRunOutcome
+
+if TYPE_CHECKING:
+    from prompttracker.llm.endpoint import EndpointStats
+
+# Up to this many test runs the summary has a line for each; above, it shows a line per
+# test × version and one per test run that did not pass (`pt runs show` has them all).
+FULL_TABLE_LIMIT = 40
 
 RUN_STATUS_STYLES = {
     "completed": "green",
@@ -24,9 +33,64 @@ def sort_outcomes(outcomes: Sequence[TestRunOutcome]) -> list[TestRunOutcome]:
     return sorted(outcomes, key=lambda o: (o.prompt_slug, o.test_name, o.version, o.row_name))
 
 
-def summary_table(outcomes: Sequence[TestRunOutcome]) -> Table:
+def run_summary(outcomes: Sequence[TestRunOutcome], run: RunRecord | None = None) -> RenderableType:
+    """The end-of-run summary, in proportion to the run's size (see ``FULL_TABLE_LIMIT``)."""
+    if len(outcomes) <= FULL_TABLE_LIMIT:
+        return summary_table(outcomes)
+    parts: list[RenderableType] = [aggregate_table(outcomes)]
+    not_passed = [o for o in outcomes if o.status != "passed"]
+    if not_passed:
+        parts.append(summary_table(not_passed, title="Test runs that did not pass"))
+    if run is not None:
+        parts.append(Text(f"Every test run: pt runs show {run.id} --transcripts none", style="dim"))
+    return Group(*parts)
+
+
+def aggregate_table(outcomes: Sequence[TestRunOutcome]) -> Table:
+    """One line per test × version: how many ran, passed, failed, errored; means."""
+    groups: dict[tuple[str, int], list[TestRunOutcome]] = {}
+    for outcome in sort_outcomes(outcomes):
+        key = (f"{outcome.prompt_slug}::{outcome.test_name}", outcome.version)
+        groups.setdefault(key, []).append(outcome)
+    table = Table(title="Tests", title_justify="left")
+    table.add_column("test")
+    table.add_column("version", justify="right", no_wrap=True)
+    for name in ("runs", "passed", "failed", "error", "pass rate", "score", "tokens", "time"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for (test, version), group in groups.items():
+        counts = {s: sum(1 for o in group if o.status == s) for s in STATUS_STYLES}
+        scores = [o.score for o in group if o.score is not None]
+        table.add_row(
+            Text(test),
+            f"v{version}",
+            str(len(group)),
+            Text(str(counts["passed"]), style="green" if counts["passed"] else ""),
+            Text(str(counts["failed"]), style="red" if counts["failed"] else ""),
+            Text(str(counts["error"]), style="magenta" if counts["error"] else ""),
+            f"{100 * counts['passed'] / len(group):.0f}%",
+            format_score(sum(scores) / len(scores) if scores else None),
+            str(sum(o.usage.total_tokens for o in group)),
+            format_seconds(sum(o.duration_ms for o in group) / len(group)),
+        )
+    return table
+
+
+def calls_note(stats: Mapping[str, EndpointStats]) -> Text | None:
+    """A line on rate limits met during the run, when there were any; else None."""
+    parts = []
+    for provider, endpoint in stats.items():
+        if endpoint.rate_limited:
+            parts.append(
+                f"{provider} answered {endpoint.rate_limited} request(s) with HTTP 429; pt "
+                f"waited {endpoint.waited_seconds:.1f} s for them in all and went down to "
+                f"{endpoint.lowest_limit} call(s) at once towards it"
+            )
+    return Text("Rate limits: " + "; ".join(parts), style="yellow") if parts else None
+
+
+def summary_table(outcomes: Sequence[TestRunOutcome], *, title: str = "Test runs") -> Table:
     """One line per test run: test, version, row, status, score, turns, tokens, time."""
-    table = Table(title="Test runs", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("test")
     table.add_column("version", justify="right", no_wrap=True)
     table.add_column("row")
@@ -63,7 +127,7 @@ def totals_line(outcomes: Sequence[TestRunOutcome], run: RunRecord | None = None
     if (run and run.mock) or any(o.mock for o in outcomes):
         line.append(" · mock", style="yellow")
     if run and run.status not in ("completed", "running"):
-        line.append(f" · {run.status}", style=RUN_STATUS_STYLES.get(run.status, "red"))
+        line.append(f" · run {run.status}", style=RUN_STATUS_STYLES.get(run.status, "red"))
     return line
 
 

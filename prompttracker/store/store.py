@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,17 +37,49 @@ from prompttracker.store.rows import (
 
 RUNS_HINT = "see `pt runs list`"
 
+# How long a write waits for another process's lock (several `pt` on one database).
+LOCK_TIMEOUT_SECONDS = 60.0
+
+# A finished test run and the prompt version that ran (None: snapshot what the outcome knows).
+Finished = tuple[TestRunOutcome, PromptVersion | None]
+
 
 class Store:
-    """The SQLite results database. Opening it creates the file and applies migrations."""
+    """The SQLite results database. Opening it creates the file and applies migrations.
 
-    def __init__(self, path: Path | str) -> None:
+    WAL mode with a busy timeout, so that several ``pt`` processes can share one database:
+    readers never wait, writers take turns (every write transaction is ``BEGIN IMMEDIATE``,
+    which waits for the lock instead of failing halfway). ``synchronous=NORMAL``: a commit
+    survives the process being killed; only a power cut may undo the last few.
+
+    The connection may be used from one other thread at a time (``StoreWriter`` does, during a
+    run), never from two at once.
+    """
+
+    def __init__(
+        self, path: Path | str, *, lock_timeout_seconds: float = LOCK_TIMEOUT_SECONDS
+    ) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = Database(path)
-        self.db.execute("PRAGMA foreign_keys = ON")
-        migrations.apply(self.db)
+        try:
+            connection = sqlite3.connect(
+                str(path), timeout=lock_timeout_seconds, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise unusable_database(path, exc) from None
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            self.db = Database(connection)
+            if migrations.pending(self.db):
+                with self._transaction():
+                    migrations.apply(self.db)  # re-checks: another process may have won
+        except sqlite3.Error as exc:
+            connection.close()
+            raise unusable_database(path, exc) from None
+        self._snapshots: set[str] = set()  # prompt-version hashes this store wrote in full
 
     def __enter__(self) -> Store:
         return self
@@ -56,25 +91,38 @@ class Store:
         """Close the database connection."""
         self.db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: waits for the write lock up front, rolls back on any error."""
+        connection = self.db.conn
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
     def start_run(self, *, mock: bool, project_root: str, options: dict[str, Any]) -> RunRecord:
         """Record a new run as ``running`` and return it."""
         started_at = now()
         run_id = f"run-{started_at:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-        self.db.table("runs").insert(
-            {
-                "id": run_id,
-                "started_at": iso(started_at),
-                "finished_at": None,
-                "status": "running",
-                "mock": int(mock),
-                "project_root": project_root,
-                "options": to_json(options),
-                "total": 0,
-                "passed": 0,
-                "failed": 0,
-                "errored": 0,
-            }
-        )
+        row = {
+            "id": run_id,
+            "started_at": iso(started_at),
+            "finished_at": None,
+            "status": "running",
+            "mock": int(mock),
+            "project_root": project_root,
+            "options": to_json(options),
+            "total": 0,
+            "passed": 0,
+            "failed": 0,
+            "errored": 0,
+        }
+        with self._transaction() as connection:
+            _insert_rows(connection, "runs", [row])
         return self.get_run(run_id)
 
     def record_test_run(
@@ -85,32 +133,52 @@ class Store:
         Pass the ``version`` that ran to snapshot its templates; without it the snapshot holds
         what the outcome knows (slug, name, number, model config) and NULL templates.
         """
-        self._require_run(run_id)
-        test_run_id = f"tr-{uuid.uuid4().hex}"
-        snapshot = snapshot_row(outcome, version)
-        with self.db.atomic():
-            if version is None:
-                self.db.table("prompt_versions").insert(snapshot, ignore=True)
-            else:
-                _upsert_snapshot(self.db, snapshot)
-            self.db.table("test_runs").insert(test_run_row(test_run_id, run_id, snapshot, outcome))
-            self.db.table("llm_responses").insert(llm_response_row(test_run_id, outcome))
+        return self.record_test_runs(run_id, [(outcome, version)])[0]
+
+    def record_test_runs(self, run_id: str, finished: Sequence[Finished]) -> list[str]:
+        """Write several finished test runs in one transaction; return their ids, in order.
+
+        All of them are stored, or none (the transaction rolls back and the error propagates).
+        """
+        ids: list[str] = []
+        full: dict[str, dict[str, Any]] = {}  # snapshots with their templates
+        bare: dict[str, dict[str, Any]] = {}  # snapshots of what an outcome knows
+        rows: dict[str, list[dict[str, Any]]] = {
+            "test_runs": [],
+            "llm_responses": [],
+            "messages": [],
+            "evaluations": [],
+        }
+        for outcome, version in finished:
+            test_run_id = f"tr-{uuid.uuid4().hex}"
+            ids.append(test_run_id)
+            snapshot = snapshot_row(outcome, version)
+            if snapshot["hash"] not in self._snapshots:
+                (full if version is not None else bare)[snapshot["hash"]] = snapshot
+            rows["test_runs"].append(test_run_row(test_run_id, run_id, snapshot, outcome))
+            rows["llm_responses"].append(llm_response_row(test_run_id, outcome))
             if outcome.conversation:
-                self.db.table("messages").insert_all(
-                    message_rows(test_run_id, outcome.conversation.messages)
-                )
-            self.db.table("evaluations").insert_all(
-                evaluation_rows(test_run_id, outcome.evaluations)
-            )
-        return test_run_id
+                rows["messages"] += message_rows(test_run_id, outcome.conversation.messages)
+            rows["evaluations"] += evaluation_rows(test_run_id, outcome.evaluations)
+        with self._transaction() as connection:
+            self._require_run(run_id)
+            _insert_rows(connection, "prompt_versions", list(bare.values()), or_ignore=True)
+            _upsert_snapshots(connection, list(full.values()))
+            for table, table_rows in rows.items():
+                _insert_rows(connection, table, table_rows)
+        self._snapshots.update(full)
+        return ids
 
     def finish_run(self, run_id: str, status: RunStatus) -> RunRecord:
         """Mark a run finished with ``status`` and store its totals, counted from its test runs."""
-        self._require_run(run_id)
-        counts = _counts(self.db, run_id)
-        self.db.table("runs").update(
-            run_id, {"status": status, "finished_at": iso(now()), **counts}
-        )
+        with self._transaction() as connection:
+            self._require_run(run_id)
+            counts = _counts(self.db, run_id)
+            connection.execute(
+                "update runs set status = ?, finished_at = ?, total = ?, passed = ?, "
+                "failed = ?, errored = ? where id = ?",
+                [status, iso(now()), *counts.values(), run_id],
+            )
         return self.get_run(run_id)
 
     def list_runs(self, limit: int = 20) -> list[RunRecord]:
@@ -171,21 +239,68 @@ class Store:
         raise ConfigError(f"no run with id {run_id!r}", hint=RUNS_HINT)
 
     def _require_run(self, run_id: str) -> None:
-        if not self.db.table("runs").count_where("id = ?", [run_id]):
+        if self.db.conn.execute("select 1 from runs where id = ?", [run_id]).fetchone() is None:
             raise ConfigError(f"no run with id {run_id!r}", hint=RUNS_HINT)
 
 
 # Values → rows
 
 
-def _upsert_snapshot(db: Database, snapshot: dict[str, Any]) -> None:
-    """Insert the snapshot, or fill in a row first written without its templates."""
-    table = db.table("prompt_versions")
-    if not table.count_where("hash = ?", [snapshot["hash"]]):
-        table.insert(snapshot)
+def _insert_rows(
+    connection: sqlite3.Connection,
+    table: str,
+    rows: list[dict[str, Any]],
+    *,
+    or_ignore: bool = False,
+) -> None:
+    """One prepared ``INSERT`` for all ``rows`` (the converters give each table fixed keys)."""
+    if not rows:
         return
-    content = {k: v for k, v in snapshot.items() if k not in ("hash", "first_seen_at")}
-    table.update(snapshot["hash"], content)
+    columns = list(rows[0])
+    verb = "insert or ignore" if or_ignore else "insert"
+    sql = f"{verb} into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+    connection.executemany(sql, [[row[column] for column in columns] for row in rows])
+
+
+def _upsert_snapshots(connection: sqlite3.Connection, snapshots: list[dict[str, Any]]) -> None:
+    """Insert each snapshot, or fill in a row first written without its templates."""
+    if not snapshots:
+        return
+    columns = list(snapshots[0])
+    content = [c for c in columns if c not in ("hash", "first_seen_at")]
+    sql = (
+        f"insert into prompt_versions ({', '.join(columns)}) "
+        f"values ({', '.join('?' * len(columns))}) on conflict(hash) do update set "
+        + ", ".join(f"{c} = excluded.{c}" for c in content)
+    )
+    connection.executemany(sql, [[row[c] for c in columns] for row in snapshots])
+
+
+def database_problem(exc: sqlite3.Error) -> str:
+    """What is wrong with the database, in words, from the error SQLite gave."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    problems = {
+        "SQLITE_FULL": "the disk is full (or the database reached its size limit)",
+        "SQLITE_READONLY": "it is read-only",
+        "SQLITE_BUSY": "another process kept it locked past the busy timeout",
+        "SQLITE_NOTADB": "it is not a SQLite database",
+        "SQLITE_CORRUPT": "it is damaged (the database disk image is malformed)",
+        "SQLITE_CANTOPEN": "it cannot be opened (a directory? a folder you cannot write to?)",
+        "SQLITE_IOERR": "the disk reported an I/O error",
+    }
+    for prefix, problem in problems.items():
+        if name.startswith(prefix):
+            return f"{problem} ({name})"
+    return f"{exc} ({name})" if name else str(exc)
+
+
+def unusable_database(path: Path | str, exc: sqlite3.Error) -> ConfigError:
+    """Bad input: a database that cannot be opened or written before the run starts."""
+    return ConfigError(
+        f"the results database {path} cannot be used: {database_problem(exc)}",
+        hint="point --db (or `database:` in prompttracker.yaml) at a results file of pt's, "
+        "or at a new path",
+    )
 
 
 # Rows → values

@@ -1,0 +1,132 @@
+"""The run-scoped call layer — "one door out".
+
+Every LLM call of a run — the prompt under test, the simulated user, the judges — leaves the
+process through the ``CallLayer`` that the engine opens for the run and closes at its end. It
+owns one SDK client per provider endpoint, each sending through one ``EndpointClient`` (one
+connection pool, the total deadline, rate limits waited out, adaptive concurrency), shared by
+every session of the run. Sessions own request and response shapes; they ask the layer for
+their client and never build or close one.
+
+This is the place for what concerns every call alike: counting requests by caller today;
+metering, record/replay, caching and budgets plug in here too.
+
+Importing this module imports no SDK and no HTTP library: clients are built on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Literal
+
+from prompttracker.config.settings import Settings
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+    from google import genai
+
+    from prompttracker.llm.endpoint import EndpointClient, EndpointStats
+
+Caller = Literal["assistant", "simulated_user", "judge"]
+
+# Who is calling right now; the endpoint counts each request under it. Calls are the prompt
+# under test's unless ``calling_as`` says otherwise (the simulated user's and the judges' calls
+# go through ``router.complete``, which sets it).
+current_caller: ContextVar[str] = ContextVar("pt_caller", default="assistant")
+
+
+@contextmanager
+def calling_as(caller: Caller) -> Iterator[None]:
+    """Attribute the requests made inside the block to ``caller``."""
+    token = current_caller.set(caller)
+    try:
+        yield
+    finally:
+        current_caller.reset(token)
+
+
+class CallLayer:
+    """The door every LLM call of a run goes through. Use it as ``async with``, or ``aclose``.
+
+    ``concurrency`` caps the calls in flight towards each endpoint (the run's test runs at
+    once; each plays one call at a time), and sizes the connection pools.
+    """
+
+    def __init__(self, settings: Settings, *, concurrency: int | None = None) -> None:
+        self.settings = settings
+        self.concurrency = concurrency or settings.concurrency
+        self._endpoints: dict[str, EndpointClient] = {}
+        self._clients: dict[str, Any] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> CallLayer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def openai(self) -> openai.AsyncOpenAI:
+        """The run's OpenAI (or OpenAI-compatible) client."""
+        from prompttracker.llm.clients import openai_client
+
+        return self._client("openai", openai_client)
+
+    def anthropic(self) -> anthropic.AsyncAnthropic:
+        """The run's Anthropic client (the optional SDK must be installed)."""
+        from prompttracker.llm.clients import anthropic_client
+
+        return self._client("anthropic", anthropic_client)
+
+    def gemini(self) -> genai.Client:
+        """The run's google-genai client (``.aio`` is its async side)."""
+        from prompttracker.llm.clients import gemini_client
+
+        return self._client("google", gemini_client)
+
+    @property
+    def clients_built(self) -> int:
+        """How many SDK clients this layer built: one per provider endpoint used."""
+        return len(self._clients)
+
+    @property
+    def stats(self) -> dict[str, EndpointStats]:
+        """Per provider: requests by caller, rate limits met and time spent waiting them out."""
+        return {provider: endpoint.stats for provider, endpoint in self._endpoints.items()}
+
+    def _client(self, provider: str, factory: Callable[..., Any]) -> Any:
+        client = self._clients.get(provider)
+        if client is not None:
+            return client
+        if self._closed:
+            raise RuntimeError("the call layer is closed: open a new one for another run")
+        from prompttracker.llm.clients import require_api_key
+        from prompttracker.llm.endpoint import EndpointClient
+
+        require_api_key(self.settings, provider)
+        options = self.settings.provider(provider)
+        endpoint = EndpointClient(
+            deadline_seconds=options.timeout_seconds,
+            rate_limit_wait_seconds=options.rate_limit_wait_seconds,
+            concurrency=self.concurrency,
+            timeout=options.timeout_seconds,
+        )
+        client = factory(self.settings, http_client=endpoint)
+        self._endpoints[provider] = endpoint
+        self._clients[provider] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close every client and connection pool; the stats stay readable. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for provider, client in self._clients.items():
+            if provider == "google":
+                await client.aio.aclose()  # leaves our endpoint open: it is ours to close
+                client.close()
+            else:
+                await client.close()
+        for endpoint in self._endpoints.values():
+            await endpoint.aclose()

@@ -1,0 +1,135 @@
+"""The run-scoped call layer: one client and one pool per endpoint, every call counted."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prompttracker.config.loader import load_project
+from prompttracker.config.models import ModelConfig
+from prompttracker.config.settings import Settings
+from prompttracker.engine import execute, plan
+from prompttracker.llm import clients
+from prompttracker.llm.base import SessionOptions
+from prompttracker.llm.call_layer import CallLayer
+from prompttracker.llm.openai_chat_completions import ChatCompletionsSession
+from prompttracker.store.store import Store
+from tests.conftest import load_fixture
+from tests.loopback import LoopbackServer, Request, chat_completion, send_json
+from tests.project_factory import write_project
+
+CHAT = ModelConfig(provider="openai", api="chat_completions", model="gpt-4o-mini")
+
+JUDGED_PROMPT = """\
+name: Billing support
+versions:
+  - version: 1
+    status: active
+    system_prompt: "You help {{ company }} customers."
+    user_prompt: "{{ opening_message }}"
+    model_config: { provider: openai, api: chat_completions, model: gpt-4o-mini }
+tests:
+  - name: refunds politely
+    dataset: billing
+    evaluators:
+      - type: llm_judge
+        config: { custom_instructions: "Is it polite?" }
+"""
+ROWS = "mode: conversational\nrows:\n" + "".join(
+    f"""  - name: row {i}
+    variables: {{ company: Acme, opening_message: "Hello {i}" }}
+    interlocutor_simulation_prompt: You were charged twice.
+    max_turns: 3
+"""
+    for i in range(1, 4)
+)
+
+
+async def answer_everything(request: Request, writer: asyncio.StreamWriter) -> None:
+    """The assistant and the simulated user chat; a judge (asked for JSON) gives 90."""
+    judged = "response_format" in request.json()
+    content = '{"feedback": "Polite.", "score": 90}' if judged else "Sure, I can refund that."
+    await send_json(writer, chat_completion(content))
+
+
+async def test_a_run_opens_one_client_and_one_pool_per_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    built: list[Any] = []
+    original = clients.openai_client
+
+    def counting_factory(settings: Settings, http_client: Any = None) -> Any:
+        built.append(http_client)
+        return original(settings, http_client)
+
+    monkeypatch.setattr(clients, "openai_client", counting_factory)
+    with LoopbackServer(answer_everything) as server:
+        settings = f"providers:\n  openai:\n    base_url: {server.url}\n    max_retries: 0\n"
+        write_project(
+            tmp_path,
+            prompts={"billing": JUDGED_PROMPT},
+            datasets={"billing": ROWS},
+            settings=settings,
+        )
+        project = load_project(tmp_path)
+        with Store(tmp_path / "r.db") as store:
+            report = await execute(
+                project, plan(project), store, mock=False, concurrency=2, options={}
+            )
+
+    assert [o.status for o in report.outcomes] == ["passed"] * 3
+    # 3 rows × (3 assistant turns + 2 simulated-user turns + 1 judge call), all on one client:
+    assert len(server.requests) == 18
+    assert len(built) == 1
+    # ... whose pool kept its connections: at most one per test run in flight.
+    assert server.connections <= 2
+    assert report.calls["openai"].requests == {"assistant": 9, "simulated_user": 6, "judge": 3}
+
+
+async def test_clients_are_shared_per_provider_and_closed_with_the_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    async with CallLayer(Settings(), concurrency=4) as calls:
+        openai = calls.openai()
+        assert calls.openai() is openai
+        anthropic = calls.anthropic()
+        assert calls.clients_built == 2
+        assert openai._client is not anthropic._client  # one pool per endpoint
+    assert openai._client.is_closed and anthropic._client.is_closed
+    with pytest.raises(RuntimeError, match="closed"):
+        calls.gemini()
+
+
+async def test_a_session_leaves_the_runs_layer_open_and_closes_its_own(
+    httpx2_mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    httpx2_mock.post("https://api.openai.com/v1/chat/completions").respond(
+        200, json=load_fixture("openai/chat_completion.json")
+    )
+    async with CallLayer(Settings()) as calls:
+        shared = ChatCompletionsSession(CHAT, Settings(), SessionOptions(calls=calls))
+        await shared.send("Hi")
+        await shared.aclose()
+        assert not calls.openai()._client.is_closed
+
+    alone = ChatCompletionsSession(CHAT, Settings(), SessionOptions())
+    await alone.send("Hi")
+    await alone.aclose()
+    assert alone.calls.openai  # its private layer ...
+    assert alone.calls._closed  # ... is closed with it
+
+
+async def test_a_missing_key_is_reported_before_any_client_is_built() -> None:
+    from prompttracker.errors import RunStartError
+
+    calls = CallLayer(Settings())
+    with pytest.raises(RunStartError, match="OPENAI_API_KEY"):
+        calls.openai()
+    assert calls.clients_built == 0
