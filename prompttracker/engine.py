@@ -15,7 +15,7 @@ from prompttracker.config.loader import Project
 from prompttracker.config.models import ModelConfig
 from prompttracker.errors import ConfigError, RunStartError, StoreError
 from prompttracker.llm.call_layer import CallLayer
-from prompttracker.results import RunRecord, RunStatus, TestRunOutcome
+from prompttracker.results import RunRecord, RunStatus, TestRunOutcome, TestRunRow
 from prompttracker.runner import PlannedRun, PromptVersionRunner
 from prompttracker.store.store import Store
 from prompttracker.store.writer import StoreWriter
@@ -41,12 +41,18 @@ class RunReport:
     """What a run did: its record, every outcome, and what went wrong around the test runs."""
 
     run: RunRecord
-    outcomes: list[TestRunOutcome] = field(default_factory=list)
+    # One per finished test run: whole where ``keep`` said so, else its summary line.
+    outcomes: list[TestRunRow] = field(default_factory=list)
     stored: int = 0
     store_error: StoreError | None = None  # the database stopped taking writes
     unstored: list[TestRunOutcome] = field(default_factory=list)  # finished, not stored
     callback_error: Exception | None = None  # a progress callback raised; not called again
     calls: dict[str, EndpointStats] = field(default_factory=dict)  # by provider
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio puts the main task's result in reprs that Python 3.11
+        # builds as it restores signal handlers, and a repr of every outcome took seconds.
+        return f"RunReport(run={self.run.id!r}, outcomes={len(self.outcomes)})"
 
     @property
     def ok(self) -> bool:
@@ -133,8 +139,12 @@ async def execute(
     options: dict,
     on_start: Callable[[RunRecord], None] = lambda run: None,
     on_result: Callable[[TestRunOutcome], None] = lambda outcome: None,
+    keep: Callable[[TestRunOutcome], bool] = lambda outcome: True,
 ) -> RunReport:
     """Play every planned run with at most ``concurrency`` at once, through one call layer.
+
+    The report holds each outcome whole when ``keep`` says so and its summary line otherwise,
+    so that a big run's memory does not grow with its conversations (they are in the store).
 
     Each outcome is handed to a writer thread as soon as it finishes, so the event loop never
     waits for the disk. When the database stops taking writes, no further test run starts and
@@ -156,7 +166,7 @@ async def execute(
                 for item in pending:
                     outcome = await _play(runner, item, mock)
                     writer.submit((outcome, item.version))
-                    report.outcomes.append(outcome)
+                    report.outcomes.append(outcome if keep(outcome) else outcome.summary())
                     _notify(on_result, outcome, report)
 
             slots = min(concurrency, len(planned))

@@ -80,6 +80,61 @@ class TestRunOutcome(Value):
     def label(self) -> str:
         return f"{self.prompt_slug}::{self.test_name} v{self.version} [{self.row_name}]"
 
+    @property
+    def turn_count(self) -> int | None:
+        return self.conversation.turn_count if self.conversation else None
+
+    @property
+    def total_tokens(self) -> int | None:
+        return self.usage.total_tokens if self.conversation else None
+
+    def summary(self) -> TestRunSummary:
+        """The line of the summary tables, without the conversation and evaluations."""
+        return TestRunSummary(
+            test_name=self.test_name,
+            prompt_slug=self.prompt_slug,
+            version=self.version,
+            row_name=self.row_name,
+            status=self.status,
+            score=self.score,
+            turn_count=self.turn_count,
+            total_tokens=self.total_tokens,
+            duration_ms=self.duration_ms,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            mock=self.mock,
+        )
+
+
+class TestRunSummary(Value):
+    """What the summary tables show of one test run, and all a big run keeps of a passed one.
+
+    It has the same names as ``TestRunOutcome`` for what both have, so reports take either.
+    """
+
+    __test__ = False  # not a pytest class
+
+    test_name: str
+    prompt_slug: str
+    version: int
+    row_name: str
+    status: TestStatus
+    score: float | None = None
+    turn_count: int | None = None
+    total_tokens: int | None = None
+    duration_ms: float
+    started_at: datetime
+    finished_at: datetime
+    mock: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.prompt_slug}::{self.test_name} v{self.version} [{self.row_name}]"
+
+
+# A test run as the summary tables and JUnit see it: whole, or (passed, in a big run) its line.
+TestRunRow = TestRunOutcome | TestRunSummary
+
 
 class RunRecord(Value):
     """One ``pt run-tests`` invocation."""

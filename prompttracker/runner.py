@@ -35,6 +35,9 @@ class PlannedRun:
     def label(self) -> str:
         return f"{self.prompt_slug}::{self.test.name} v{self.version.version} [{self.row.name}]"
 
+    def __repr__(self) -> str:  # the whole prompt and dataset would be in the default one
+        return f"PlannedRun({self.label!r})"
+
 
 class PromptVersionRunner:
     """Plays one planned run end to end and returns its outcome; never raises for API errors.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,100 @@ async def test_a_missing_key_is_reported_before_any_client_is_built() -> None:
     with pytest.raises(RunStartError, match="OPENAI_API_KEY"):
         calls.openai()
     assert calls.clients_built == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "resource", "params"),
+    [
+        (
+            "/chat/completions",
+            "chat.completions",
+            {
+                "model": "gpt-4o-mini",
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Hi"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "lookup", "arguments": '{"id": "1"}'},
+                            }
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true}'},
+                ],
+                "temperature": 0.2,
+                "max_completion_tokens": 50,
+                "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {}}}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "v", "schema": {"type": "object"}, "strict": True},
+                },
+            },
+        ),
+        (
+            "/responses",
+            "responses",
+            {
+                "model": "gpt-4.1-mini",
+                "instructions": "Be brief.",
+                "input": [{"role": "user", "content": "Hi"}],
+                "previous_response_id": "resp_1",
+                "tools": [{"type": "file_search", "vector_store_ids": ["vs_1"]}],
+                "include": ["file_search_call.results"],
+                "max_output_tokens": 50,
+            },
+        ),
+    ],
+)
+async def test_the_lean_post_sends_what_the_sdk_method_sends(
+    httpx2_mock: Any, monkeypatch: pytest.MonkeyPatch, path: str, resource: str, params: dict
+) -> None:
+    """``openai_post`` skips the SDK's conversions, nothing of the request or the answer."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fixture = (
+        "openai/chat_completion.json"
+        if resource == "chat.completions"
+        else "openai/responses_text.json"
+    )
+    route = httpx2_mock.post(f"https://api.openai.com/v1{path}").respond(
+        200, json=load_fixture(fixture)
+    )
+    async with CallLayer(Settings()) as calls:
+        client = calls.openai()
+        method = (
+            client.chat.completions.create
+            if resource == "chat.completions"
+            else client.responses.create
+        )
+        by_sdk = await method(**params)
+        by_post = await clients.openai_post(client, path, params)
+    sent_by_sdk, sent_by_post = (call.request for call in route.calls)
+    assert json.loads(sent_by_post.content) == json.loads(sent_by_sdk.content)  # order aside
+    ignored = {"x-stainless-retry-count", "x-stainless-read-timeout"}
+    assert {k: v for k, v in sent_by_post.headers.items() if k not in ignored} == {
+        k: v for k, v in sent_by_sdk.headers.items() if k not in ignored
+    }
+    assert by_post == load_fixture(fixture)
+    assert by_sdk.to_dict(mode="json", warnings=False) == by_post
+
+
+async def test_a_server_that_answers_without_json_is_a_clear_error(
+    httpx2_mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prompttracker.errors import LLMCallError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    httpx2_mock.post("https://api.openai.com/v1/chat/completions").respond(
+        200, text="<html>Welcome to nginx!</html>", headers={"content-type": "text/html"}
+    )
+    chat = ChatCompletionsSession(CHAT, Settings(), SessionOptions())
+    with pytest.raises(LLMCallError) as failed:
+        await chat.send("Hi")
+    await chat.aclose()
+    assert "not a JSON object" in str(failed.value) and "nginx" in str(failed.value)
+    assert "base_url" in (failed.value.hint or "")

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
 from prompttracker.config.models import FunctionTool, ModelConfig
@@ -438,7 +437,7 @@ def test_tool_converters_without_http() -> None:
     payload["choices"][0]["message"]["tool_calls"].append(
         {"id": "call_bad", "type": "function", "function": {"name": "f", "arguments": "not json"}}
     )
-    message = ChatCompletion.model_validate(payload).choices[0].message
+    message = payload["choices"][0]["message"]
     request = assistant_tool_call_message(message)
     assert request["role"] == "assistant" and request["content"] is None
     answers, calls = answer_tool_calls(request, {"get_current_weather": {"temp_c": 21}})
@@ -464,7 +463,7 @@ def test_tool_converters_without_http() -> None:
         {"id": "call_c", "type": "custom", "custom": {"name": "grammar", "input": "x"}}
     ]
     with pytest.raises(LLMCallError, match="'custom' tool call"):
-        assistant_tool_call_message(ChatCompletion.model_validate(custom).choices[0].message)
+        assistant_tool_call_message(custom["choices"][0]["message"])
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -584,14 +583,14 @@ def test_converters_without_http() -> None:
 def test_turn_from_completions_handles_empty_content() -> None:
     payload = load_fixture("openai/chat_completion.json")
     payload["choices"][0]["message"]["content"] = None
-    turn = turn_from_completions([ChatCompletion.model_validate(payload)], [], latency_ms=12.5)
+    turn = turn_from_completions([payload], [], latency_ms=12.5)
     assert turn.content == ""
     assert turn.latency_ms == 12.5
     assert turn.response_id == "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
     assert turn.tool_calls == () and turn.extras == {}
     payload["choices"] = []
     with pytest.raises(LLMCallError, match="no choices"):
-        turn_from_completions([ChatCompletion.model_validate(payload)], [], latency_ms=1)
+        turn_from_completions([payload], [], latency_ms=1)
 
 
 def test_llm_call_error_redacts_other_exceptions() -> None:

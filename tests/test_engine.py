@@ -151,3 +151,24 @@ async def test_a_crashing_test_run_becomes_an_error_and_others_continue(tmp_path
     assert statuses["row 2"] == "error"
     assert len(statuses) == 3
     assert "RuntimeError: boom" in next(o.error for o in report.outcomes if o.row_name == "row 2")
+
+
+async def test_the_report_keeps_whole_only_what_it_is_asked_to(tmp_path):
+    from prompttracker.results import TestRunOutcome, TestRunSummary
+
+    project = load_project(write_project(tmp_path, datasets={"billing": THREE_ROWS}))
+    with Store(tmp_path / "r.db") as store:
+        report = await execute(
+            project,
+            plan(project),
+            store,
+            mock=True,
+            concurrency=3,
+            options={},
+            keep=lambda outcome: outcome.row_name == "row 2",
+        )
+        stored = {o.row_name: o for o in store.load_outcomes(report.run.id)}
+    kept = {o.row_name: o for o in report.outcomes}
+    assert isinstance(kept["row 2"], TestRunOutcome)
+    assert isinstance(kept["row 3"], TestRunSummary)
+    assert kept["row 3"] == stored["row 3"].summary()  # the store has the rest

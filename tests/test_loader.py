@@ -32,6 +32,29 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     assert "invalid YAML" in message
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["a: [1, 2\nb: 3\n", "a: b: c\n", "- a\nb: c\n", "x: *nope\n", "\tkey: v\n", "a: {b\n"],
+)
+def test_libyaml_parses_and_reports_like_pyyaml(text, monkeypatch):
+    import yaml
+
+    from prompttracker.config import loader
+
+    assert loader.FAST_LOADER is yaml.CSafeLoader  # the wheels ship libyaml
+    valid = "rows:\n  - name: a\n    variables: {x: 1, y: [true, null, 2.5]}\n"
+    assert loader.parse_yaml(valid) == yaml.load(valid, Loader=yaml.SafeLoader)
+
+    def report(loader_class):
+        monkeypatch.setattr(loader, "FAST_LOADER", loader_class)
+        with pytest.raises(yaml.YAMLError) as info:
+            loader.parse_yaml(text)
+        mark = info.value.problem_mark
+        return mark.line, mark.column, info.value.problem
+
+    assert report(yaml.CSafeLoader) == report(yaml.SafeLoader)
+
+
 def test_unknown_field_names_its_place(tmp_path):
     write_project(tmp_path, prompts={"p": PROMPT.replace("temperature: 0.3", "temprature: 0.3")})
     message = problems(tmp_path)

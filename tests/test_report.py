@@ -283,6 +283,16 @@ def test_summary_table_has_one_sorted_line_per_run() -> None:
     assert "1" in cells(lines[0]) and "15" in cells(lines[0])
 
 
+def test_a_summary_line_renders_and_reports_like_its_outcome(tmp_path: Path) -> None:
+    whole = [outcome(row_name="a-row"), outcome(row_name="b-row", conversation=None)]
+    slim = [o.summary() for o in whole]
+    assert render(summary_table(slim)) == render(summary_table(whole))
+    assert render(totals_line(slim)) == render(totals_line(whole))
+    write_junit([*slim, failed_outcome()], tmp_path / "slim.xml")
+    write_junit([*whole, failed_outcome()], tmp_path / "whole.xml")
+    assert (tmp_path / "slim.xml").read_text() == (tmp_path / "whole.xml").read_text()
+
+
 def test_totals_line_counts_and_time() -> None:
     outcomes = [
         outcome(),

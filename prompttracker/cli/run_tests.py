@@ -125,6 +125,8 @@ def run_tests(
                     options=options,
                     on_start=started,
                     on_result=finished,
+                    # Only what will be printed is kept whole; the rest is in the store.
+                    keep=lambda o: transcripts is Transcripts.all or o.status != "passed",
                 )
             )
     except (KeyboardInterrupt, _Terminated) as exc:
@@ -181,14 +183,18 @@ def _report(report: RunReport, transcripts: Transcripts, junit_xml: Path | None)
     from prompttracker.report.junit import write_junit
     from prompttracker.report.summary import calls_note, run_summary, totals_line
     from prompttracker.report.transcript import transcript_view
+    from prompttracker.results import TestRunOutcome
 
     outcomes, run = report.outcomes, report.run
     console.print(run_summary(outcomes, run))
     shown = [
         o
         for o in outcomes
-        if transcripts is Transcripts.all
-        or (transcripts is Transcripts.failed and o.status != "passed")
+        if isinstance(o, TestRunOutcome)
+        and (
+            transcripts is Transcripts.all
+            or (transcripts is Transcripts.failed and o.status != "passed")
+        )
     ]
     for outcome in shown:
         console.print(transcript_view(outcome))

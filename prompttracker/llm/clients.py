@@ -91,6 +91,29 @@ async def openai_call(request: Awaitable[T], api_label: str, settings: Settings)
         raise openai_call_error(exc, api_label, settings) from None
 
 
+async def openai_post(
+    client: openai.AsyncOpenAI, path: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """``POST path`` with ``params`` as the JSON body; the answer as plain JSON.
+
+    What ``client.chat.completions.create(**params)`` (or ``responses.create``) sends, minus the
+    SDK's two conversions: of the arguments against its TypedDicts (our converters build plain
+    JSON already) and of the answer into its models (our converters read plain JSON). Together
+    they cost over 1 CPU-ms a call, more as the history grows. Auth, retries and errors stay
+    the SDK's; ``tests/test_call_layer.py`` checks that both send the same request.
+    """
+    answer = await client.post(
+        path, body=params, cast_to=dict, options={"security": {"bearer_auth": True}}
+    )
+    if not isinstance(answer, dict):  # a server that answered 200 with something else
+        raise LLMCallError(
+            f"POST {path} answered with {type(answer).__name__}, not a JSON object: "
+            f"{str(answer)[:200]!r}",
+            hint="check the provider's base_url: it should point at an OpenAI-compatible API",
+        )
+    return answer
+
+
 def openai_call_error(exc: Exception, api_label: str, settings: Settings) -> LLMCallError:
     """``llm_call_error`` hiding the project's OpenAI key."""
     return llm_call_error(exc, api_label, secrets=(settings.api_key("openai"),))

@@ -3,7 +3,8 @@
 Also the route for anything OpenAI-compatible (vLLM, Ollama, LM Studio, gateways) through a
 ``base_url`` in the settings. Function calling: a turn may take several completions, each
 tool-call message answered from the row's mock outputs, until the model answers in text.
-Converters are plain functions, tested without HTTP.
+Converters are plain functions on JSON-shaped dicts (what the API sends and receives), tested
+without HTTP.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, NotImplementedRouteError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import openai_call
+from prompttracker.llm.clients import openai_call, openai_post
 from prompttracker.llm.tools import (
     MAX_TOOL_ROUNDS,
     function_output,
@@ -28,10 +29,8 @@ from prompttracker.llm.tools import (
 )
 from prompttracker.messages import AssistantTurn, Message, ToolCall, Usage
 
-if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletion, ChatCompletionMessage
-
 ChatMessage = dict[str, Any]
+Completion = dict[str, Any]  # a chat completion as the API sends it
 
 
 def to_chat_messages(system_prompt: str, history: Sequence[Message]) -> list[ChatMessage]:
@@ -73,39 +72,43 @@ def request_params(
     return params
 
 
-def reply_message(completion: ChatCompletion) -> ChatCompletionMessage:
+def reply_message(completion: Completion) -> ChatMessage:
     """The first choice's message; a completion without choices is an error."""
-    if not completion.choices:
-        raise LLMCallError(f"the chat completion {completion.id} has no choices")
-    return completion.choices[0].message
+    choices = completion.get("choices") or []
+    if not choices or not isinstance(choices[0].get("message"), dict):
+        raise LLMCallError(f"the chat completion {completion.get('id')} has no choices")
+    message: ChatMessage = choices[0]["message"]
+    return message
 
 
-def completion_usage(completion: ChatCompletion) -> Usage:
+def completion_usage(completion: Completion) -> Usage:
     """Prompt and completion tokens (zero when a compatible server leaves usage out)."""
-    usage = completion.usage
+    usage = completion.get("usage") or {}
     return Usage(
-        input_tokens=usage.prompt_tokens if usage else 0,
-        output_tokens=usage.completion_tokens if usage else 0,
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
     )
 
 
-def assistant_tool_call_message(message: ChatCompletionMessage) -> ChatMessage:
+def assistant_tool_call_message(message: ChatMessage) -> ChatMessage:
     """The assistant message that asked for tool calls, as it must be resent before the answers."""
     calls = []
-    for call in message.tool_calls or ():
-        if call.type != "function":
+    for call in message.get("tool_calls") or ():
+        if call.get("type") != "function":
             # We only ever send function tools; anything else cannot be answered.
             raise LLMCallError(
-                f"the model made a {call.type!r} tool call, but only function tools were sent"
+                f"the model made a {call.get('type')!r} tool call, but only function tools "
+                "were sent"
             )
+        function = call.get("function") or {}
         calls.append(
             {
-                "id": call.id,
+                "id": call.get("id"),
                 "type": "function",
-                "function": {"name": call.function.name, "arguments": call.function.arguments},
+                "function": {"name": function.get("name"), "arguments": function.get("arguments")},
             }
         )
-    return {"role": "assistant", "content": message.content, "tool_calls": calls}
+    return {"role": "assistant", "content": message.get("content"), "tool_calls": calls}
 
 
 def answer_tool_calls(
@@ -133,7 +136,7 @@ def answer_tool_calls(
 
 
 def turn_from_completions(
-    completions: Sequence[ChatCompletion], tool_calls: Sequence[ToolCall], latency_ms: float
+    completions: Sequence[Completion], tool_calls: Sequence[ToolCall], latency_ms: float
 ) -> AssistantTurn:
     """The turn: the last completion's text (or refusal) and id, usage summed over all rounds.
 
@@ -147,10 +150,10 @@ def turn_from_completions(
         usage = usage + completion_usage(completion)
     extras: dict[str, Any] = {}
     if len(completions) > 1:
-        extras["tool_round_response_ids"] = [c.id for c in completions[:-1]]
+        extras["tool_round_response_ids"] = [c.get("id") for c in completions[:-1]]
     return AssistantTurn(
-        content=message.refusal or message.content or "",
-        response_id=last.id,
+        content=message.get("refusal") or message.get("content") or "",
+        response_id=last.get("id"),
         usage=usage,
         latency_ms=latency_ms,
         tool_calls=tuple(tool_calls),
@@ -188,18 +191,18 @@ class ChatCompletionsSession(Session):
 
     async def _play_turn(self) -> AssistantTurn:
         started = time.perf_counter()
-        completions: list[ChatCompletion] = []
+        completions: list[Completion] = []
         tool_calls: list[ToolCall] = []
         for rounds in range(MAX_TOOL_ROUNDS + 1):
             completion = await self._create()
             completions.append(completion)
             message = reply_message(completion)
-            if not message.tool_calls:
+            if not message.get("tool_calls"):
                 break
             if not self.config.tool_config.functions:
                 raise LLMCallError(
-                    f"{self.config.label}: the chat completion {completion.id} asked for tool "
-                    "calls, but no tools were sent",
+                    f"{self.config.label}: the chat completion {completion.get('id')} asked "
+                    "for tool calls, but no tools were sent",
                     hint="the server ignored the request: check the model and base_url",
                 )
             if rounds == MAX_TOOL_ROUNDS:
@@ -214,8 +217,7 @@ class ChatCompletionsSession(Session):
         self._messages.append({"role": "assistant", "content": turn.content})
         return turn
 
-    async def _create(self) -> ChatCompletion:
+    async def _create(self) -> Completion:
         params = request_params(self.config, self._messages, self.options.response_format)
-        return await openai_call(
-            self._client.chat.completions.create(**params), self.config.label, self.settings
-        )
+        request = openai_post(self._client, "/chat/completions", params)
+        return await openai_call(request, self.config.label, self.settings)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import openai_call
+from prompttracker.llm.clients import openai_call, openai_post
 from prompttracker.llm.openai_chat_completions import response_format_param
 from prompttracker.llm.openai_responses_output import Item, check_status, parse_turn, usage_of
 from prompttracker.llm.tools import (
@@ -224,11 +224,9 @@ class ResponsesSession(Session):
             conversation_id=self._conversation_id,
             response_format=self.options.response_format,
         )
-        sdk_response = await openai_call(
-            self._client.responses.create(**params), self.config.label, self.settings
-        )
         # Plain JSON, so that item types newer than the SDK's union reach parse_turn untouched.
-        response: Item = sdk_response.to_dict(mode="json", warnings=False)
+        request = openai_post(self._client, "/responses", params)
+        response: Item = await openai_call(request, self.config.label, self.settings)
         self._response_ids.append(response["id"])
         check_status(response, self.config.label)
         return response

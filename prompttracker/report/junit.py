@@ -12,14 +12,14 @@ from pathlib import Path
 
 from prompttracker.report.summary import wall_time_ms
 from prompttracker.report.transcript import transcript_text
-from prompttracker.results import RunRecord, TestRunOutcome
+from prompttracker.results import RunRecord, TestRunOutcome, TestRunRow
 
 # XML 1.0 forbids most control characters even when escaped; LLM text can contain them.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def write_junit(
-    outcomes: Sequence[TestRunOutcome],
+    outcomes: Sequence[TestRunRow],
     path: Path,
     *,
     suite_name: str = "prompttracker",
@@ -42,7 +42,7 @@ def write_junit(
 
 
 def junit_element(
-    outcomes: Sequence[TestRunOutcome],
+    outcomes: Sequence[TestRunRow],
     *,
     suite_name: str = "prompttracker",
     run: RunRecord | None = None,
@@ -80,7 +80,7 @@ def failure_message(outcome: TestRunOutcome) -> str:
     return "; ".join(parts) or "test failed"
 
 
-def _testcase(outcome: TestRunOutcome) -> ET.Element:
+def _testcase(outcome: TestRunRow) -> ET.Element:
     case = ET.Element(
         "testcase",
         {
@@ -89,6 +89,8 @@ def _testcase(outcome: TestRunOutcome) -> ET.Element:
             "time": _seconds(outcome.duration_ms / 1000),
         },
     )
+    if not isinstance(outcome, TestRunOutcome):  # a passed test run of a big run: its line
+        return case
     if outcome.status == "failed":
         failure = ET.SubElement(case, "failure", {"message": _clean(failure_message(outcome))})
         failure.text = _clean(transcript_text(outcome))
@@ -107,7 +109,7 @@ def _seconds(value: float) -> str:
     return f"{max(value, 0.0):.3f}"
 
 
-def _started(outcomes: Sequence[TestRunOutcome], run: RunRecord | None) -> datetime | None:
+def _started(outcomes: Sequence[TestRunRow], run: RunRecord | None) -> datetime | None:
     if run:
         return run.started_at
     return min((o.started_at for o in outcomes), default=None)

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from prompttracker.report.transcript import STATUS_STYLES, format_score, format_seconds
-from prompttracker.results import RunRecord, TestRunOutcome
+from prompttracker.results import RunRecord, TestRunRow
 
 if TYPE_CHECKING:
     from prompttracker.llm.endpoint import EndpointStats
@@ -28,12 +28,12 @@ RUN_STATUS_STYLES = {
 }
 
 
-def sort_outcomes(outcomes: Sequence[TestRunOutcome]) -> list[TestRunOutcome]:
+def sort_outcomes(outcomes: Sequence[TestRunRow]) -> list[TestRunRow]:
     """By prompt, test, version, row; stable, so repeats of one run keep their order."""
     return sorted(outcomes, key=lambda o: (o.prompt_slug, o.test_name, o.version, o.row_name))
 
 
-def run_summary(outcomes: Sequence[TestRunOutcome], run: RunRecord | None = None) -> RenderableType:
+def run_summary(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) -> RenderableType:
     """The end-of-run summary, in proportion to the run's size (see ``FULL_TABLE_LIMIT``)."""
     if len(outcomes) <= FULL_TABLE_LIMIT:
         return summary_table(outcomes)
@@ -46,9 +46,9 @@ def run_summary(outcomes: Sequence[TestRunOutcome], run: RunRecord | None = None
     return Group(*parts)
 
 
-def aggregate_table(outcomes: Sequence[TestRunOutcome]) -> Table:
+def aggregate_table(outcomes: Sequence[TestRunRow]) -> Table:
     """One line per test × version: how many ran, passed, failed, errored; means."""
-    groups: dict[tuple[str, int], list[TestRunOutcome]] = {}
+    groups: dict[tuple[str, int], list[TestRunRow]] = {}
     for outcome in sort_outcomes(outcomes):
         key = (f"{outcome.prompt_slug}::{outcome.test_name}", outcome.version)
         groups.setdefault(key, []).append(outcome)
@@ -69,7 +69,7 @@ def aggregate_table(outcomes: Sequence[TestRunOutcome]) -> Table:
             Text(str(counts["error"]), style="magenta" if counts["error"] else ""),
             f"{100 * counts['passed'] / len(group):.0f}%",
             format_score(sum(scores) / len(scores) if scores else None),
-            str(sum(o.usage.total_tokens for o in group)),
+            str(sum(o.total_tokens or 0 for o in group)),
             format_seconds(sum(o.duration_ms for o in group) / len(group)),
         )
     return table
@@ -88,7 +88,7 @@ def calls_note(stats: Mapping[str, EndpointStats]) -> Text | None:
     return Text("Rate limits: " + "; ".join(parts), style="yellow") if parts else None
 
 
-def summary_table(outcomes: Sequence[TestRunOutcome], *, title: str = "Test runs") -> Table:
+def summary_table(outcomes: Sequence[TestRunRow], *, title: str = "Test runs") -> Table:
     """One line per test run: test, version, row, status, score, turns, tokens, time."""
     table = Table(title=title, title_justify="left")
     table.add_column("test")
@@ -100,21 +100,20 @@ def summary_table(outcomes: Sequence[TestRunOutcome], *, title: str = "Test runs
     table.add_column("tokens", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     for outcome in sort_outcomes(outcomes):
-        conversation = outcome.conversation
         table.add_row(
             Text(f"{outcome.prompt_slug}::{outcome.test_name}"),
             f"v{outcome.version}",
             Text(outcome.row_name),
             Text(outcome.status, style=STATUS_STYLES[outcome.status]),
             format_score(outcome.score),
-            str(conversation.turn_count) if conversation else "—",
-            str(outcome.usage.total_tokens) if conversation else "—",
+            "—" if outcome.turn_count is None else str(outcome.turn_count),
+            "—" if outcome.total_tokens is None else str(outcome.total_tokens),
             format_seconds(outcome.duration_ms),
         )
     return table
 
 
-def totals_line(outcomes: Sequence[TestRunOutcome], run: RunRecord | None = None) -> Text:
+def totals_line(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) -> Text:
     """``12 test runs: 10 passed, 1 failed, 1 error in 3.2s · mock``."""
     counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUS_STYLES}
     noun = "test run" if len(outcomes) == 1 else "test runs"
@@ -131,7 +130,7 @@ def totals_line(outcomes: Sequence[TestRunOutcome], run: RunRecord | None = None
     return line
 
 
-def wall_time_ms(outcomes: Sequence[TestRunOutcome], run: RunRecord | None = None) -> float:
+def wall_time_ms(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) -> float:
     """How long the run took: the run's own times when finished, else the outcomes' span."""
     # Test runs overlap under concurrency, so wall time is the span, not the sum of durations.
     if run and run.finished_at:

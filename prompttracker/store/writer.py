@@ -20,6 +20,10 @@ from prompttracker.errors import StoreError
 from prompttracker.store.store import Finished, Store, database_problem
 
 MAX_BATCH = 500
+# After the first test run of a batch arrives, wait this long for more: one transaction for
+# many test runs costs far less than one each, and a result waits at most this long in memory
+# (Ctrl-C, SIGTERM and the end of the run drain the queue at once).
+LINGER_SECONDS = 0.05
 RETRY_DELAYS = (0.2, 1.0, 3.0)  # seconds before each retry of a write that may yet succeed
 # Errors that may pass. SQLITE_BUSY is not among them: the busy timeout already waited.
 _TRANSIENT = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_LOCKED", "SQLITE_PROTOCOL")
@@ -65,6 +69,7 @@ class StoreWriter:
         while not stopping:
             batch: list[Finished] = []
             item = self._queue.get()
+            deadline = time.monotonic() + LINGER_SECONDS
             while True:
                 if item is _STOP:
                     stopping = True
@@ -73,7 +78,7 @@ class StoreWriter:
                 if len(batch) >= MAX_BATCH:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     break
             if batch:
