@@ -125,12 +125,6 @@ class EndpointClient(httpx2.AsyncClient):
             httpx2.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
         kwargs.setdefault("follow_redirects", True)
-        import os
-
-        if os.environ.get("PT_AIOHTTP"):
-            from openai._vendor.httpx_aiohttp.transport import AiohttpTransport
-
-            kwargs["transport"] = AiohttpTransport(limits=kwargs["limits"])
         super().__init__(**kwargs)
         self.deadline_seconds = deadline_seconds
         self.rate_limit_wait_seconds = rate_limit_wait_seconds
