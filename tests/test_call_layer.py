@@ -231,3 +231,41 @@ async def test_a_server_that_answers_without_json_is_a_clear_error(
     await chat.aclose()
     assert "not a JSON object" in str(failed.value) and "nginx" in str(failed.value)
     assert "base_url" in (failed.value.hint or "")
+
+
+async def test_every_fourth_call_rate_limited_costs_no_test_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's case: 429 with Retry-After 0.1 on every fourth request, judges included."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    answered = 0
+
+    async def limited(request: Request, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        answered += 1
+        if answered % 4 == 0:
+            error = {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}}
+            await send_json(writer, error, status=429, headers={"retry-after": "0.1"})
+        else:
+            await answer_everything(request, writer)
+
+    with LoopbackServer(limited) as server:
+        # No SDK retries at all: only the wait at the door can save these calls.
+        settings = f"providers:\n  openai:\n    base_url: {server.url}\n    max_retries: 0\n"
+        write_project(
+            tmp_path,
+            prompts={"billing": JUDGED_PROMPT},
+            datasets={"billing": ROWS},
+            settings=settings,
+        )
+        project = load_project(tmp_path)
+        with Store(tmp_path / "r.db") as store:
+            report = await execute(
+                project, plan(project), store, mock=False, concurrency=3, options={}
+            )
+
+    assert [o.status for o in report.outcomes] == ["passed"] * 3
+    stats = report.calls["openai"]
+    assert stats.rate_limited == len(server.requests) // 4 > 0
+    assert sum(stats.requests.values()) == 18  # every logical call counted once
+    assert stats.lowest_limit < 3  # fewer calls at once while the limits lasted
