@@ -40,7 +40,7 @@ def run_summary(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) ->
     parts: list[RenderableType] = [aggregate_table(outcomes)]
     not_passed = [o for o in outcomes if o.status != "passed"]
     if not_passed:
-        parts.append(summary_table(not_passed, title="Test runs that did not pass"))
+        parts.append(summary_table(not_passed, title="Test runs that did not pass", compact=True))
     if run is not None:
         parts.append(Text(f"Every test run: pt runs show {run.id} --transcripts none", style="dim"))
     return Group(*parts)
@@ -52,10 +52,16 @@ def aggregate_table(outcomes: Sequence[TestRunRow]) -> Table:
     for outcome in sort_outcomes(outcomes):
         key = (f"{outcome.prompt_slug}::{outcome.test_name}", outcome.version)
         groups.setdefault(key, []).append(outcome)
-    table = Table(title="Tests", title_justify="left")
-    table.add_column("test")
+    table = Table(
+        title="Tests (score and time: means over the test runs)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("test", min_width=12, overflow="fold")
     table.add_column("version", justify="right", no_wrap=True)
-    for name in ("runs", "passed", "failed", "error", "pass rate", "score", "tokens", "time"):
+    for name in ("runs", "pass", "fail", "error", "rate", "score", "tokens", "time"):
         table.add_column(name, justify="right", no_wrap=True)
     for (test, version), group in groups.items():
         counts = {s: sum(1 for o in group if o.status == s) for s in STATUS_STYLES}
@@ -88,9 +94,15 @@ def calls_note(stats: Mapping[str, EndpointStats]) -> Text | None:
     return Text("Rate limits: " + "; ".join(parts), style="yellow") if parts else None
 
 
-def summary_table(outcomes: Sequence[TestRunRow], *, title: str = "Test runs") -> Table:
-    """One line per test run: test, version, row, status, score, turns, tokens, time."""
-    table = Table(title=title, title_justify="left")
+def summary_table(
+    outcomes: Sequence[TestRunRow], *, title: str = "Test runs", compact: bool = False
+) -> Table:
+    """One line per test run: test, version, row, status, score, turns, tokens, time.
+
+    ``compact`` draws no cell borders, leaving the width to the names (for long lists).
+    """
+    borders = {"box": box.SIMPLE_HEAD, "pad_edge": False, "collapse_padding": True}
+    table = Table(title=title, title_justify="left", **(borders if compact else {}))
     table.add_column("test")
     table.add_column("version", justify="right", no_wrap=True)
     table.add_column("row")
