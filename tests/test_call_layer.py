@@ -12,7 +12,7 @@ import pytest
 from prompttracker.config.loader import load_project
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
-from prompttracker.engine import execute, plan
+from prompttracker.engine import RunReport, execute, plan
 from prompttracker.llm import clients
 from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.call_layer import CallLayer
@@ -56,6 +56,18 @@ async def answer_everything(request: Request, writer: asyncio.StreamWriter) -> N
     await send_json(writer, chat_completion(content))
 
 
+async def judged_run(root: Path, server: LoopbackServer, *, concurrency: int) -> RunReport:
+    """Three 3-turn conversations, each judged once, against ``server``, with no SDK retries
+    (only what the call layer does can save a call)."""
+    settings = f"providers:\n  openai:\n    base_url: {server.url}\n    max_retries: 0\n"
+    datasets = {"billing": ROWS}
+    project = load_project(write_project(root, {"billing": JUDGED_PROMPT}, datasets, settings))
+    with Store(root / "r.db") as store:
+        return await execute(
+            project, plan(project), store, mock=False, concurrency=concurrency, options={}
+        )
+
+
 async def test_a_run_opens_one_client_and_one_pool_per_endpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -69,18 +81,7 @@ async def test_a_run_opens_one_client_and_one_pool_per_endpoint(
 
     monkeypatch.setattr(clients, "openai_client", counting_factory)
     with LoopbackServer(answer_everything) as server:
-        settings = f"providers:\n  openai:\n    base_url: {server.url}\n    max_retries: 0\n"
-        write_project(
-            tmp_path,
-            prompts={"billing": JUDGED_PROMPT},
-            datasets={"billing": ROWS},
-            settings=settings,
-        )
-        project = load_project(tmp_path)
-        with Store(tmp_path / "r.db") as store:
-            report = await execute(
-                project, plan(project), store, mock=False, concurrency=2, options={}
-            )
+        report = await judged_run(tmp_path, server, concurrency=2)
 
     assert [o.status for o in report.outcomes] == ["passed"] * 3
     # 3 rows × (3 assistant turns + 2 simulated-user turns + 1 judge call), all on one client:
@@ -250,19 +251,7 @@ async def test_every_fourth_call_rate_limited_costs_no_test_run(
             await answer_everything(request, writer)
 
     with LoopbackServer(limited) as server:
-        # No SDK retries at all: only the wait at the door can save these calls.
-        settings = f"providers:\n  openai:\n    base_url: {server.url}\n    max_retries: 0\n"
-        write_project(
-            tmp_path,
-            prompts={"billing": JUDGED_PROMPT},
-            datasets={"billing": ROWS},
-            settings=settings,
-        )
-        project = load_project(tmp_path)
-        with Store(tmp_path / "r.db") as store:
-            report = await execute(
-                project, plan(project), store, mock=False, concurrency=3, options={}
-            )
+        report = await judged_run(tmp_path, server, concurrency=3)
 
     assert [o.status for o in report.outcomes] == ["passed"] * 3
     stats = report.calls["openai"]

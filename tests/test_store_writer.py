@@ -57,6 +57,27 @@ def test_the_database_is_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None
         assert store.db.execute("pragma busy_timeout").fetchone()[0] == 7000
 
 
+async def test_a_database_that_cannot_take_the_run_is_refused_before_any_call(
+    tmp_path: Path,
+) -> None:
+    loaded = project(tmp_path)
+    played = []
+    with Store(tmp_path / "r.db") as store:
+        store.db.execute("pragma query_only = on")  # every write now fails: SQLITE_READONLY
+        with pytest.raises(ConfigError, match="read-only") as refused:
+            await execute(
+                loaded,
+                plan(loaded),
+                store,
+                mock=True,
+                concurrency=1,
+                options={},
+                on_result=played.append,
+            )
+    assert refused.value.exit_code == 2 and str(tmp_path / "r.db") in refused.value.message
+    assert played == []
+
+
 def test_a_batch_is_stored_whole_or_not_at_all(tmp_path: Path) -> None:
     from tests.test_store import make_outcome as outcome
 
@@ -156,6 +177,7 @@ async def test_a_database_locked_for_good_ends_the_run_with_a_clear_error(tmp_pa
     other.close()
     assert report.store_error is not None
     assert "locked" in report.store_error.message
+    assert "close what keeps it locked" in (report.store_error.hint or "")
     assert report.stored == 0 and report.unstored
     assert stored(path, "select count(*) from test_runs") == [(0,)]
 

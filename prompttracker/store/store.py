@@ -105,7 +105,11 @@ class Store:
             raise
 
     def start_run(self, *, mock: bool, project_root: str, options: dict[str, Any]) -> RunRecord:
-        """Record a new run as ``running`` and return it."""
+        """Record a new run as ``running`` and return it.
+
+        A database that cannot take it (read-only, full, locked) is bad input: ``ConfigError``,
+        before anything is called.
+        """
         started_at = now()
         run_id = f"run-{started_at:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         row = {
@@ -121,8 +125,11 @@ class Store:
             "failed": 0,
             "errored": 0,
         }
-        with self._transaction() as connection:
-            _insert_rows(connection, "runs", [row])
+        try:
+            with self._transaction() as connection:
+                _insert_rows(connection, "runs", [row])
+        except sqlite3.Error as exc:
+            raise unusable_database(self.path, exc) from None
         return self.get_run(run_id)
 
     def record_test_run(

@@ -95,18 +95,23 @@ class StoreWriter:
                 if delay is not None and (exc.sqlite_errorname or "").startswith(_TRANSIENT):
                     time.sleep(delay)
                     continue
-                self._fail(database_problem(exc), batch)
+                locked = (exc.sqlite_errorname or "").startswith("SQLITE_BUSY")
+                self._fail(database_problem(exc), batch, locked=locked)
             except Exception as exc:  # a value that cannot be stored: report it, lose nothing else
                 self._fail(f"a test run could not be stored ({type(exc).__name__}: {exc})", batch)
             else:
                 self.stored += len(batch)
             return
 
-    def _fail(self, problem: str, batch: list[Finished]) -> None:
+    def _fail(self, problem: str, batch: list[Finished], *, locked: bool = False) -> None:
+        fix = (
+            "close what keeps it locked (an open `sqlite3` shell, a stuck process)"
+            if locked
+            else "free disk space or fix the file's permissions"
+        )
         self.error = StoreError(
             f"could not write to the results database {self.store.path}: {problem}",
-            hint="free disk space or fix the file's permissions, then run again; what was "
-            f"stored is kept (`pt runs show {self.run_id}`)",
+            hint=f"{fix}, then run again; what was stored is kept (`pt runs show {self.run_id}`)",
         )
         self.unstored.extend(batch)
         self._loop.call_soon_threadsafe(self._on_failure, self.error)
