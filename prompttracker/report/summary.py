@@ -28,6 +28,17 @@ RUN_STATUS_STYLES = {
 }
 
 
+def borderless_table(title: str) -> Table:
+    """A table with a rule under its header and no cell borders: the width goes to the text."""
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+
+
 def sort_outcomes(outcomes: Sequence[TestRunRow]) -> list[TestRunRow]:
     """By prompt, test, version, row; stable, so repeats of one run keep their order."""
     return sorted(outcomes, key=lambda o: (o.prompt_slug, o.test_name, o.version, o.row_name))
@@ -52,13 +63,7 @@ def aggregate_table(outcomes: Sequence[TestRunRow]) -> Table:
     for outcome in sort_outcomes(outcomes):
         key = (f"{outcome.prompt_slug}::{outcome.test_name}", outcome.version)
         groups.setdefault(key, []).append(outcome)
-    table = Table(
-        title="Tests (score and time: means over the test runs)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    table = borderless_table("Tests (score and time: means over the test runs)")
     table.add_column("test", min_width=12, overflow="fold")
     table.add_column("version", justify="right", no_wrap=True)
     for name in ("runs", "pass", "fail", "error", "rate", "score", "tokens", "time"):
@@ -101,8 +106,7 @@ def summary_table(
 
     ``compact`` draws no cell borders, leaving the width to the names (for long lists).
     """
-    borders = {"box": box.SIMPLE_HEAD, "pad_edge": False, "collapse_padding": True}
-    table = Table(title=title, title_justify="left", **(borders if compact else {}))
+    table = borderless_table(title) if compact else Table(title=title, title_justify="left")
     table.add_column("test")
     table.add_column("version", justify="right", no_wrap=True)
     table.add_column("row")
@@ -156,13 +160,7 @@ def wall_time_ms(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) -
 
 def runs_table(runs: Sequence[RunRecord]) -> Table:
     """``pt runs list``: one line per ``pt run-tests`` invocation, in the order given."""
-    table = Table(
-        title="Runs",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    table = borderless_table("Runs")
     table.add_column("id", no_wrap=True)
     table.add_column("started", no_wrap=True)
     table.add_column("status", no_wrap=True)
