@@ -53,3 +53,22 @@ def write_project(
     if settings is not None:
         (root / "prompttracker.yaml").write_text(dedent(settings))
     return root
+
+
+def chat_prompt(test_name: str, evaluator: str) -> str:
+    """A one-version chat_completions prompt with one test on ``billing``; ``evaluator`` is
+    one evaluator as a YAML flow mapping."""
+    return f"""\
+name: Billing support
+versions:
+  - version: 1
+    status: active
+    system_prompt: "You help {{{{ company }}}} customers."
+    user_prompt: "{{{{ opening_message }}}}"
+    model_config: {{ provider: openai, api: chat_completions, model: gpt-4o-mini }}
+tests:
+  - name: {test_name}
+    dataset: billing
+    evaluators:
+      - {evaluator}
+"""

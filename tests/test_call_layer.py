@@ -20,25 +20,13 @@ from prompttracker.llm.openai_chat_completions import ChatCompletionsSession
 from prompttracker.store.store import Store
 from tests.conftest import load_fixture
 from tests.loopback import LoopbackServer, Request, chat_completion, send_json
-from tests.project_factory import write_project
+from tests.project_factory import chat_prompt, write_project
 
 CHAT = ModelConfig(provider="openai", api="chat_completions", model="gpt-4o-mini")
 
-JUDGED_PROMPT = """\
-name: Billing support
-versions:
-  - version: 1
-    status: active
-    system_prompt: "You help {{ company }} customers."
-    user_prompt: "{{ opening_message }}"
-    model_config: { provider: openai, api: chat_completions, model: gpt-4o-mini }
-tests:
-  - name: refunds politely
-    dataset: billing
-    evaluators:
-      - type: llm_judge
-        config: { custom_instructions: "Is it polite?" }
-"""
+JUDGED_PROMPT = chat_prompt(
+    "refunds politely", '{ type: llm_judge, config: { custom_instructions: "Is it polite?" } }'
+)
 ROWS = "mode: conversational\nrows:\n" + "".join(
     f"""  - name: row {i}
     variables: {{ company: Acme, opening_message: "Hello {i}" }}

@@ -20,26 +20,14 @@ from typer.testing import CliRunner
 from prompttracker.cli import app
 from prompttracker.store import writer as writer_module
 from tests.loopback import LoopbackServer, Request, chat_completion, send_json
-from tests.project_factory import write_project
+from tests.project_factory import chat_prompt, write_project
 from tests.test_store_writer import fill_the_disk_after_the_first_test_run
 
 PT = [sys.executable, "-m", "prompttracker"]
 
-PASSING_PROMPT = """\
-name: Billing support
-versions:
-  - version: 1
-    status: active
-    system_prompt: "You help {{ company }} customers."
-    user_prompt: "{{ opening_message }}"
-    model_config: { provider: openai, api: chat_completions, model: gpt-4o-mini }
-tests:
-  - name: mentions refunds
-    dataset: billing
-    evaluators:
-      - type: keyword
-        config: { required_keywords: [refund] }
-"""
+PASSING_PROMPT = chat_prompt(
+    "mentions refunds", "{ type: keyword, config: { required_keywords: [refund] } }"
+)
 
 
 def rows(count: int, filler: str = "") -> str:

@@ -27,7 +27,6 @@ _STATUS_HINTS = {
     401: "the API key was refused: check the key in the environment variable for this provider",
     403: "the key has no access to this model or resource: check the project and its permissions",
     404: "not found: check the model name, the ids in model_config and the provider base_url",
-    429: "rate limit or quota reached: lower 'concurrency' in the settings or retry later",
 }
 _SERVER_HINT = "the provider had an error after the SDK's retries: retry later"
 
