@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import Session
-from prompttracker.messages import ConversationResult, Message, StopReason
+from prompttracker.messages import ConversationResult, Message, Metered, StopReason
 
 
 class Interlocutor(Protocol):
@@ -31,18 +31,19 @@ async def simulate(
     stop_reason: StopReason = "max_turns" if interlocutor else "single_turn"
     error: str | None = None
     user_text = first_message
+    written: Metered | None = None  # the simulated user's call that wrote user_text
     turn = 0
     try:
         if not user_text.strip():
             if interlocutor is None:
                 raise LLMCallError("the first user message is empty and no interlocutor is set")
-            user_text, ended = await interlocutor.reply(messages)
+            user_text, ended, written = await _ask(session, interlocutor, messages)
             if ended and not user_text.strip():
                 stop_reason = "interlocutor_ended"
                 return _result(session, messages, stop_reason, None, extras)
         while turn < max_turns:
             turn += 1
-            messages.append(Message(role="user", content=user_text, turn=turn))
+            messages.append(_user_message(user_text, turn, written))
             answer = await session.send(user_text)
             messages.append(
                 Message(
@@ -51,6 +52,7 @@ async def simulate(
                     turn=turn,
                     response_id=answer.response_id,
                     usage=answer.usage,
+                    cost_usd=answer.cost_usd,
                     latency_ms=answer.latency_ms,
                     tool_calls=answer.tool_calls,
                 )
@@ -58,17 +60,34 @@ async def simulate(
             _merge_extras(extras, answer.extras)
             if interlocutor is None or turn >= max_turns:
                 break
-            user_text, ended = await interlocutor.reply(messages)
+            user_text, ended, written = await _ask(session, interlocutor, messages)
             if ended:
                 stop_reason = "interlocutor_ended"
                 if user_text.strip():
                     # Text before the marker is kept as the user's last word; the assistant
                     # never sees it, so no further turn is played.
-                    messages.append(Message(role="user", content=user_text, turn=turn + 1))
+                    messages.append(_user_message(user_text, turn + 1, written))
                 break
     except LLMCallError as exc:
         stop_reason, error = "error", str(exc)
     return _result(session, messages, stop_reason, error, extras)
+
+
+async def _ask(
+    session: Session, interlocutor: Interlocutor, messages: list[Message]
+) -> tuple[str, bool, Metered]:
+    """The simulated user's next message, whether it ended, and what its calls used."""
+    with session.calls.metering() as meter:
+        text, ended = await interlocutor.reply(messages)
+    return text, ended, meter.total
+
+
+def _user_message(text: str, turn: int, written: Metered | None) -> Message:
+    if written is None or not written.calls:
+        return Message(role="user", content=text, turn=turn)
+    return Message(
+        role="user", content=text, turn=turn, usage=written.usage, cost_usd=written.cost_usd
+    )
 
 
 def _merge_extras(bucket: dict[str, Any], extras: dict[str, Any]) -> None:

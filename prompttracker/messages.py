@@ -29,6 +29,56 @@ class Usage(Value):
         )
 
 
+class Metered(Value):
+    """Calls, tokens and cost of one caller (or of all), over one evaluation, test run or run.
+
+    ``priced_usd`` sums the calls whose price is known; when any call's price is unknown the
+    cost is unknown (``cost_usd`` is None), never a partial figure shown as the whole.
+    """
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    priced_usd: float = 0.0
+    unpriced_calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cost_usd(self) -> float | None:
+        return None if self.unpriced_calls else self.priced_usd
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens)
+
+    def add(self, usage: Usage, cost_usd: float | None) -> Metered:
+        """This tally plus one call."""
+        return self + Metered(
+            calls=1,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            priced_usd=cost_usd or 0.0,
+            unpriced_calls=int(cost_usd is None),
+        )
+
+    def __add__(self, other: Metered) -> Metered:
+        return Metered(
+            calls=self.calls + other.calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            priced_usd=self.priced_usd + other.priced_usd,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+        )
+
+
+def metered_total(by_caller: dict[str, Metered]) -> Metered:
+    """Every caller's tally added up."""
+    return sum(by_caller.values(), Metered())
+
+
 class ToolCall(Value):
     """A call the model made (function or hosted tool) and the output it got back."""
 
@@ -45,6 +95,7 @@ class AssistantTurn(Value):
     content: str
     response_id: str | None = None
     usage: Usage = Usage()
+    cost_usd: float | None = None  # set by the call layer from the price of ``usage``
     latency_ms: float = 0.0
     tool_calls: tuple[ToolCall, ...] = ()
     extras: dict[str, Any] = Field(default_factory=dict)  # e.g. file_search_results
@@ -55,7 +106,10 @@ class Message(Value):
     content: str
     turn: int
     response_id: str | None = None
+    # The call that wrote the message: the assistant's for its turns, the simulated user's for
+    # the user turns it wrote (None for a user turn from the prompt's template).
     usage: Usage | None = None
+    cost_usd: float | None = None
     latency_ms: float | None = None
     tool_calls: tuple[ToolCall, ...] = ()
 

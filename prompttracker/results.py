@@ -11,10 +11,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from prompttracker.config.models import ModelConfig
-from prompttracker.messages import ConversationResult, Usage, Value
+from prompttracker.messages import ConversationResult, Metered, Usage, Value, metered_total
 
 TestStatus = Literal["passed", "failed", "error"]
-RunStatus = Literal["running", "completed", "interrupted", "failed"]
+# ``budget``: stopped by --max-cost before every planned test run was played.
+RunStatus = Literal["running", "completed", "interrupted", "failed", "budget"]
 
 
 class EvaluationResult(Value):
@@ -27,6 +28,10 @@ class EvaluationResult(Value):
     feedback: str = ""
     details: dict[str, Any] = Field(default_factory=dict)  # judge model, prompt, raw answer…
     error: str | None = None
+    # The evaluator's config after defaults (with its turn and role), to reproduce the verdict.
+    config: dict[str, Any] = Field(default_factory=dict)
+    usage: Usage | None = None  # the LLM calls it made (judges), None when it made none
+    cost_usd: float | None = None
 
     @property
     def status(self) -> TestStatus:
@@ -47,6 +52,8 @@ class TestRunOutcome(Value):
     version_hash: str = ""
     dataset: str
     row_name: str
+    repeat: int = 0  # which play of the row (0 first), out of ``repeats``
+    repeats: int = 1
     variables: dict[str, Any] = Field(default_factory=dict)
     model_config_: ModelConfig = Field(alias="model_config")
     system_prompt: str = ""  # rendered
@@ -58,6 +65,9 @@ class TestRunOutcome(Value):
     started_at: datetime
     finished_at: datetime
     mock: bool = False
+    # Every call of the test run, by caller (assistant, simulated_user, judge), and its cost:
+    # None when a call's price is unknown.
+    metered: dict[str, Metered] = Field(default_factory=dict)
     cost_usd: float | None = None
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, protected_namespaces=())
@@ -68,6 +78,7 @@ class TestRunOutcome(Value):
 
     @property
     def usage(self) -> Usage:
+        """The prompt under test's tokens (``metered`` has everyone's)."""
         return self.conversation.usage if self.conversation else Usage()
 
     @property
@@ -78,7 +89,7 @@ class TestRunOutcome(Value):
 
     @property
     def label(self) -> str:
-        return f"{self.prompt_slug}::{self.test_name} v{self.version} [{self.row_name}]"
+        return label_of(self)
 
     @property
     def turn_count(self) -> int | None:
@@ -86,7 +97,15 @@ class TestRunOutcome(Value):
 
     @property
     def total_tokens(self) -> int | None:
+        """Every call's tokens (the prompt under test's, the simulated user's, the judges')."""
+        if self.metered:
+            return metered_total(self.metered).total_tokens
         return self.usage.total_tokens if self.conversation else None
+
+    @property
+    def scores(self) -> dict[str, float | None]:
+        """Each evaluator's score by label (None when it errored)."""
+        return {e.evaluator: None if e.error else e.score for e in self.evaluations}
 
     def summary(self) -> TestRunSummary:
         """The line of the summary tables, without the conversation and evaluations."""
@@ -94,11 +113,18 @@ class TestRunOutcome(Value):
             test_name=self.test_name,
             prompt_slug=self.prompt_slug,
             version=self.version,
+            version_hash=self.version_hash,
+            dataset=self.dataset,
             row_name=self.row_name,
+            repeat=self.repeat,
+            repeats=self.repeats,
             status=self.status,
             score=self.score,
+            scores=self.scores,
             turn_count=self.turn_count,
             total_tokens=self.total_tokens,
+            metered=self.metered,
+            cost_usd=self.cost_usd,
             duration_ms=self.duration_ms,
             started_at=self.started_at,
             finished_at=self.finished_at,
@@ -117,11 +143,18 @@ class TestRunSummary(Value):
     test_name: str
     prompt_slug: str
     version: int
+    version_hash: str = ""
+    dataset: str = ""
     row_name: str
+    repeat: int = 0
+    repeats: int = 1
     status: TestStatus
     score: float | None = None
+    scores: dict[str, float | None] = Field(default_factory=dict)
     turn_count: int | None = None
     total_tokens: int | None = None
+    metered: dict[str, Metered] = Field(default_factory=dict)
+    cost_usd: float | None = None
     duration_ms: float
     started_at: datetime
     finished_at: datetime
@@ -129,11 +162,22 @@ class TestRunSummary(Value):
 
     @property
     def label(self) -> str:
-        return f"{self.prompt_slug}::{self.test_name} v{self.version} [{self.row_name}]"
+        return label_of(self)
 
 
 # A test run as the summary tables and JUnit see it: whole, or (passed, in a big run) its line.
 TestRunRow = TestRunOutcome | TestRunSummary
+
+
+def label_of(row: TestRunRow) -> str:
+    """``slug::test v2 [row]``, with ``#3`` for the third play of a repeated row."""
+    return f"{row.prompt_slug}::{row.test_name} v{row.version} [{row.row_name}]" + repeat_suffix(
+        row.repeat, row.repeats
+    )
+
+
+def repeat_suffix(repeat: int, repeats: int) -> str:
+    return f" #{repeat + 1}" if repeats > 1 else ""
 
 
 class RunRecord(Value):

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prompttracker.config.loader import Project
-from prompttracker.config.models import Dataset, DatasetRow, Prompt, PromptVersion, Test
+from prompttracker.config.models import (
+    Dataset,
+    DatasetRow,
+    ModelConfig,
+    Prompt,
+    PromptVersion,
+    Test,
+)
 from prompttracker.conversation import simulate
 from prompttracker.evaluators.base import EvaluationContext
 from prompttracker.evaluators.registry import run_evaluators
@@ -14,7 +22,7 @@ from prompttracker.interlocutor import LLMInterlocutor
 from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.llm.router import effective_config, open_session
-from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus
+from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus, repeat_suffix
 from prompttracker.store.rows import version_hash
 from prompttracker.templating import render
 
@@ -30,10 +38,15 @@ class PlannedRun:
     dataset_name: str
     dataset: Dataset
     row: DatasetRow
+    repeat: int = 0  # which play of the row (0 first) …
+    repeats: int = 1  # … out of how many
 
     @property
     def label(self) -> str:
-        return f"{self.prompt_slug}::{self.test.name} v{self.version.version} [{self.row.name}]"
+        return (
+            f"{self.prompt_slug}::{self.test.name} v{self.version.version} [{self.row.name}]"
+            + repeat_suffix(self.repeat, self.repeats)
+        )
 
     def __repr__(self) -> str:  # the whole prompt and dataset would be in the default one
         return f"PlannedRun({self.label!r})"
@@ -64,6 +77,8 @@ class PromptVersionRunner:
             "version_hash": version_hash(planned.prompt_slug, version),
             "dataset": planned.dataset_name,
             "row_name": row.name,
+            "repeat": planned.repeat,
+            "repeats": planned.repeats,
             "variables": variables,
             "model_config": config,
             "mock": self.mock,
@@ -72,6 +87,21 @@ class PromptVersionRunner:
         system_prompt = render(version.system_prompt, variables)
         user_prompt = render(version.user_prompt, variables)
         outcome |= {"system_prompt": system_prompt, "user_prompt": user_prompt}
+        with self.calls.metering() as meter:
+            played = await self._play(planned, config, system_prompt, user_prompt)
+        return TestRunOutcome(
+            **outcome,
+            **played,
+            metered=meter.by_caller,
+            cost_usd=meter.total.cost_usd,
+            finished_at=datetime.now(UTC),
+        )
+
+    async def _play(
+        self, planned: PlannedRun, config: ModelConfig, system_prompt: str, user_prompt: str
+    ) -> dict[str, Any]:
+        """The conversation and its evaluations, with the status they give."""
+        row = planned.row
 
         conversational = planned.dataset.mode == "conversational"
         interlocutor = (
@@ -91,6 +121,7 @@ class PromptVersionRunner:
                 system_prompt=system_prompt,
                 function_outputs=row.mock_function_outputs,
                 calls=self.calls,
+                sample=planned.repeat,
             ),
         )
         try:
@@ -113,14 +144,12 @@ class PromptVersionRunner:
             )
             evaluations = await run_evaluators(planned.test.evaluators, ctx)
         status, error = _status(conversation.error, evaluations)
-        return TestRunOutcome(
-            **outcome,
-            status=status,
-            error=error,
-            conversation=conversation,
-            evaluations=tuple(evaluations),
-            finished_at=datetime.now(UTC),
-        )
+        return {
+            "status": status,
+            "error": error,
+            "conversation": conversation,
+            "evaluations": tuple(evaluations),
+        }
 
 
 def _status(

@@ -23,7 +23,7 @@ class ScriptedSession(Session):
         self.replies = list(replies)
         self.received: list[str] = []
 
-    async def send(self, user_message: str) -> AssistantTurn:
+    async def _send(self, user_message: str) -> AssistantTurn:
         self.received.append(user_message)
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):

@@ -14,6 +14,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MAX_REPEAT = 100  # plays of one row in one run (`repeat:` and `--repeat`)
+
 HostedTool = Literal["web_search", "file_search", "code_interpreter"]
 FUNCTION_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -177,6 +179,8 @@ class Test(Strict):
     dataset: str
     versions: list[int] | None = None
     evaluators: list[EvaluatorSpec] = Field(default_factory=list)
+    # Play each row this many times (``--repeat`` overrides it): pass rates, pass^k, flaky rows.
+    repeat: int = Field(default=1, ge=1, le=MAX_REPEAT)
     enabled: bool = True
     tags: list[str] = Field(default_factory=list)
 

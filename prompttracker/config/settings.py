@@ -46,6 +46,13 @@ class ProviderSettings(Strict):
     rate_limit_wait_seconds: float = Field(default=300, ge=0)
 
 
+class ModelPrice(Strict):
+    """A model's price in USD per million tokens (``prices:`` in the settings)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
 class Settings(Strict):
     database: str = ".prompttracker/results.db"
     concurrency: int = Field(default=8, ge=1, le=256)
@@ -56,6 +63,8 @@ class Settings(Strict):
     judge: ModelConfig = ModelConfig(
         provider="openai", api="chat_completions", model="gpt-4o-mini", temperature=0
     )
+    # Prices that override the price library: ``model`` or ``provider/model`` → price.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name) or ProviderSettings()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from typing import Any
+
 from pydantic import ValidationError
 
 from prompttracker.config.models import EvaluatorSpec, PromptVersion
 from prompttracker.evaluators.base import EvaluationContext, Evaluator
+from prompttracker.llm.call_layer import Meter
 from prompttracker.results import EvaluationResult
 
 
@@ -91,14 +95,20 @@ def build(spec: EvaluatorSpec) -> Evaluator:
 async def run_evaluators(
     specs: list[EvaluatorSpec], ctx: EvaluationContext
 ) -> list[EvaluationResult]:
-    """Run each evaluator; one that raises becomes an errored evaluation, never a crashed run."""
+    """Run each evaluator; one that raises becomes an errored evaluation, never a crashed run.
+
+    Each result carries the evaluator's effective config and the tokens and cost of the LLM
+    calls it made (metered at the call layer).
+    """
     results = []
     for spec in specs:
-        try:
-            results.append(await build(spec).evaluate(ctx))
-        except Exception as exc:  # an evaluator bug must not crash the run
-            results.append(
-                EvaluationResult(
+        with ctx.calls.metering() if ctx.calls else nullcontext(Meter()) as meter:
+            try:
+                evaluator = build(spec)
+                result = await evaluator.evaluate(ctx)
+                config = effective_config(spec, evaluator)
+            except Exception as exc:  # an evaluator bug must not crash the run
+                result = EvaluationResult(
                     evaluator=spec.label,
                     type=spec.type,
                     score=0,
@@ -106,5 +116,17 @@ async def run_evaluators(
                     feedback=f"evaluator raised {type(exc).__name__}: {exc}",
                     error=f"{type(exc).__name__}: {exc}",
                 )
-            )
+                config = dict(spec.config)
+        spent = meter.total
+        update: dict[str, Any] = {"config": config}
+        if spent.calls:
+            update |= {"usage": spent.usage, "cost_usd": spent.cost_usd}
+        results.append(result.model_copy(update=update))
     return results
+
+
+def effective_config(spec: EvaluatorSpec, evaluator: Evaluator) -> dict[str, Any]:
+    """What the evaluator ran with: its config with every default, and its target."""
+    config: dict[str, Any] = evaluator.config.model_dump(mode="json")
+    target = {"turn": spec.turn, "role": spec.role}
+    return config | {key: value for key, value in target.items() if value is not None}

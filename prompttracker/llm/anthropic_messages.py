@@ -145,7 +145,7 @@ class AnthropicMessagesSession(Session):
         self._client = self.calls.anthropic()
         self._messages = to_anthropic_messages(options.history)
 
-    async def send(self, user_message: str) -> AssistantTurn:
+    async def _send(self, user_message: str) -> AssistantTurn:
         """Append the user message, send the whole list, append and return the reply."""
         self._messages.append({"role": "user", "content": user_message})
         params = request_params(

@@ -33,12 +33,16 @@ class SessionOptions:
     response_format: JsonSchema | None = None
     function_outputs: dict[str, Any] = field(default_factory=dict)
     calls: CallLayer | None = None  # the run's call layer; None: the session opens its own
+    # Which repeat of its test run this session plays (0 first): real models sample anyway,
+    # the mock varies its answers with it.
+    sample: int = 0
 
 
 class Session(ABC):
     """A conversation with one model on one API.
 
-    Subclasses implement ``send``; the multi-turn loop lives in ``conversation.simulate``.
+    Subclasses implement ``_send``; ``send`` meters each answer at the call layer. The
+    multi-turn loop lives in ``conversation.simulate``.
     Clients come from ``options.calls``, the run's call layer; a session opened without one (a
     script, a test) gets a private layer that ``aclose`` closes.
     """
@@ -52,12 +56,18 @@ class Session(ABC):
         self._owns_calls = options.calls is None
         self.calls = options.calls or CallLayer(settings, concurrency=1)
 
-    @abstractmethod
     async def send(self, user_message: str) -> AssistantTurn:
-        """Send one user message and return the assistant's answer.
+        """Send one user message and return the assistant's answer, metered and priced.
 
         Raises ``LLMCallError`` when the API fails after the SDK's retries.
         """
+        answer = await self._send(user_message)
+        cost = self.calls.record(self.config, answer.usage)
+        return answer.model_copy(update={"cost_usd": cost})
+
+    @abstractmethod
+    async def _send(self, user_message: str) -> AssistantTurn:
+        """The route's own request and response for one user message."""
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -7,8 +7,10 @@ connection pool, the total deadline, rate limits waited out, adaptive concurrenc
 every session of the run. Sessions own request and response shapes; they ask the layer for
 their client and never build or close one.
 
-This is the place for what concerns every call alike: counting requests by caller today;
-metering, record/replay, caching and budgets plug in here too.
+This is the place for what concerns every call alike: requests are counted by caller at the
+endpoint, and every answer's tokens are metered and priced here (``record``), for the run, for
+the test run and for any narrower tally open around the call (``metering``), so no call goes
+uncounted. The budget (``max_cost_usd``) is checked here too; record/replay plugs in here next.
 
 Importing this module imports no SDK and no HTTP library: clients are built on first use.
 """
@@ -20,7 +22,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
+from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
+from prompttracker.messages import Metered, Usage
+from prompttracker.pricing import Pricer
 
 if TYPE_CHECKING:
     import anthropic
@@ -36,6 +41,9 @@ Caller = Literal["assistant", "simulated_user", "judge"]
 # go through ``router.complete``, which sets it).
 current_caller: ContextVar[str] = ContextVar("pt_caller", default="assistant")
 
+# The tallies open around the current call (a test run's, an evaluation's…), innermost last.
+_tallies: ContextVar[tuple[Meter, ...]] = ContextVar("pt_tallies", default=())
+
 
 @contextmanager
 def calling_as(caller: Caller) -> Iterator[None]:
@@ -47,19 +55,72 @@ def calling_as(caller: Caller) -> Iterator[None]:
         current_caller.reset(token)
 
 
+class Meter:
+    """A running tally of calls, tokens and cost, by caller."""
+
+    def __init__(self) -> None:
+        self.by_caller: dict[str, Metered] = {}
+
+    def add(self, caller: str, usage: Usage, cost_usd: float | None) -> None:
+        self.by_caller[caller] = self.by_caller.get(caller, Metered()).add(usage, cost_usd)
+
+    @property
+    def total(self) -> Metered:
+        return sum(self.by_caller.values(), Metered())
+
+
 class CallLayer:
     """The door every LLM call of a run goes through. Use it as ``async with``, or ``aclose``.
 
     ``concurrency`` caps the calls in flight towards each endpoint (the run's test runs at
-    once; each plays one call at a time), and sizes the connection pools.
+    once; each plays one call at a time), and sizes the connection pools. ``max_cost_usd``:
+    once the run's metered cost reaches it, ``budget_reached`` turns true (the engine then
+    starts no further test run).
     """
 
-    def __init__(self, settings: Settings, *, concurrency: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        concurrency: int | None = None,
+        max_cost_usd: float | None = None,
+    ) -> None:
         self.settings = settings
         self.concurrency = concurrency or settings.concurrency
+        self.pricer = Pricer(settings.prices)
+        self.meter = Meter()  # the whole run
+        self.max_cost_usd = max_cost_usd
         self._endpoints: dict[str, EndpointClient] = {}
         self._clients: dict[str, Any] = {}
         self._closed = False
+
+    def record(self, config: ModelConfig, usage: Usage) -> float | None:
+        """Meter one answered call of ``config`` under the current caller; return its cost.
+
+        Every session's ``send`` calls this, so the run's, the test run's and any open tally
+        see every call.
+        """
+        cost = self.pricer.cost(config, usage)
+        caller = current_caller.get()
+        self.meter.add(caller, usage, cost)
+        for tally in _tallies.get():
+            tally.add(caller, usage, cost)
+        return cost
+
+    @contextmanager
+    def metering(self) -> Iterator[Meter]:
+        """A tally of the calls made inside the block (and the tasks it starts)."""
+        meter = Meter()
+        token = _tallies.set((*_tallies.get(), meter))
+        try:
+            yield meter
+        finally:
+            _tallies.reset(token)
+
+    @property
+    def budget_reached(self) -> bool:
+        """Whether the run has spent its ``max_cost_usd`` (never, without a budget)."""
+        return self.max_cost_usd is not None and self.meter.total.priced_usd >= self.max_cost_usd
 
     async def __aenter__(self) -> CallLayer:
         return self

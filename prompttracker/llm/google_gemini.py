@@ -163,7 +163,7 @@ class GeminiSession(Session):
         self._contents = to_contents(options.history)
         self._config = generation_config(config, options.system_prompt, options.response_format)
 
-    async def send(self, user_message: str) -> AssistantTurn:
+    async def _send(self, user_message: str) -> AssistantTurn:
         """Append the user message, send all contents, append and return the reply."""
         self._contents.append(content("user", user_message))
         started = time.perf_counter()

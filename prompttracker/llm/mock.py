@@ -202,7 +202,7 @@ class MockSession(Session):
         """Marks stored conversations as offline answers."""
         return {"mock": True}
 
-    async def send(self, user_message: str) -> AssistantTurn:
+    async def _send(self, user_message: str) -> AssistantTurn:
         """Answer as a judge, a simulated user or an assistant (see the module docstring)."""
         started = time.perf_counter()
         system = self.options.system_prompt

@@ -263,7 +263,7 @@ class AssistantsSession(Session):
             "run_ids": list(self._run_ids),
         }
 
-    async def send(self, user_message: str) -> AssistantTurn:
+    async def _send(self, user_message: str) -> AssistantTurn:
         """Add the message to the thread, run the assistant to its end, return its reply."""
         import openai
 

@@ -179,7 +179,7 @@ class ChatCompletionsSession(Session):
         self._client = self.calls.openai()
         self._messages = to_chat_messages(options.system_prompt, options.history)
 
-    async def send(self, user_message: str) -> AssistantTurn:
+    async def _send(self, user_message: str) -> AssistantTurn:
         """Append the user message and play the turn's rounds; a failed turn leaves no trace."""
         mark = len(self._messages)
         self._messages.append({"role": "user", "content": user_message})

@@ -172,7 +172,7 @@ class ResponsesSession(Session):
             data["conversation_id"] = self._conversation_id
         return data
 
-    async def send(self, user_message: str) -> AssistantTurn:
+    async def _send(self, user_message: str) -> AssistantTurn:
         """Send one user message, answer function calls until the model replies in text."""
         if self._use_conversation and self._conversation_id is None:
             conversation = await openai_call(

@@ -136,3 +136,24 @@ def m001_initial(db: Database) -> None:
     db.table("llm_responses").create_index(["test_run_id"])
     db.table("messages").create_index(["test_run_id", "position"])
     db.table("evaluations").create_index(["test_run_id", "position"])
+
+
+@migrations()
+def m002_repeats_and_metering(db: Database) -> None:
+    """Repeats, every call's tokens and cost by caller, evaluator configs, price sources.
+
+    From here on ``test_runs.input_tokens``/``output_tokens``/``cost_usd`` count every call of
+    the test run (the prompt under test, the simulated user, the judges), and ``usage`` holds
+    them by caller; ``llm_responses`` keeps the prompt under test's alone. ``cost_usd`` is NULL
+    when a call's price is unknown. Rows written before this migration counted the prompt under
+    test only, and have NULL ``usage``.
+    """
+    db.table("runs").add_column("pricing", str)  # JSON: price library version, overrides
+    db.table("test_runs").add_column("repeat", int, not_null_default=0)
+    db.table("test_runs").add_column("repeats", int, not_null_default=1)
+    db.table("test_runs").add_column("usage", str)  # JSON: caller → calls, tokens, cost
+    db.table("messages").add_column("cost_usd", float)
+    db.table("evaluations").add_column("config", str)  # JSON: the config after defaults
+    db.table("evaluations").add_column("input_tokens", int)
+    db.table("evaluations").add_column("output_tokens", int)
+    db.table("evaluations").add_column("cost_usd", float)

@@ -14,7 +14,14 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from prompttracker.config.models import ModelConfig, PromptVersion
-from prompttracker.messages import ConversationResult, Message, ToolCall, Usage
+from prompttracker.messages import (
+    ConversationResult,
+    Message,
+    Metered,
+    ToolCall,
+    Usage,
+    metered_total,
+)
 from prompttracker.results import EvaluationResult, TestRunOutcome
 
 # Keys of llm_responses.metadata that the store owns; every other key is the conversation's own
@@ -63,7 +70,7 @@ def snapshot_row(outcome: TestRunOutcome, version: PromptVersion | None) -> dict
 def test_run_row(
     test_run_id: str, run_id: str, snapshot: dict[str, Any], outcome: TestRunOutcome
 ) -> dict[str, Any]:
-    usage = outcome.usage
+    usage = metered_total(outcome.metered) if outcome.metered else outcome.usage
     return {
         "id": test_run_id,
         "run_id": run_id,
@@ -73,6 +80,8 @@ def test_run_row(
         "version": outcome.version,
         "dataset": outcome.dataset,
         "row_name": outcome.row_name,
+        "repeat": outcome.repeat,
+        "repeats": outcome.repeats,
         "variables": to_json(outcome.variables),
         "model_config": to_json(outcome.model_config_.model_dump(mode="json", by_alias=True)),
         "status": outcome.status,
@@ -85,6 +94,7 @@ def test_run_row(
         "output_tokens": usage.output_tokens,
         "cost_usd": outcome.cost_usd,
         "mock": int(outcome.mock),
+        "usage": to_json(outcome.metered) if outcome.metered else None,
     }
 
 
@@ -104,10 +114,15 @@ def llm_response_row(test_run_id: str, outcome: TestRunOutcome) -> dict[str, Any
         "response_text": conversation.final_response if conversation else None,
         "input_tokens": outcome.usage.input_tokens,
         "output_tokens": outcome.usage.output_tokens,
-        "cost_usd": outcome.cost_usd,
+        "cost_usd": _assistant_cost(outcome),
         "latency_ms": sum(latencies) if conversation else None,
         "metadata": to_json(_conversation_metadata(conversation) if conversation else {}),
     }
+
+
+def _assistant_cost(outcome: TestRunOutcome) -> float | None:
+    assistant = outcome.metered.get("assistant")
+    return assistant.cost_usd if assistant else None
 
 
 def _conversation_metadata(conversation: ConversationResult) -> dict[str, Any]:
@@ -137,6 +152,7 @@ def message_rows(test_run_id: str, messages: tuple[Message, ...]) -> list[dict[s
             "response_id": message.response_id,
             "input_tokens": message.usage.input_tokens if message.usage else None,
             "output_tokens": message.usage.output_tokens if message.usage else None,
+            "cost_usd": message.cost_usd,
             "latency_ms": message.latency_ms,
             "tool_calls": to_json([call.model_dump(mode="json") for call in message.tool_calls]),
         }
@@ -158,6 +174,10 @@ def evaluation_rows(
             "feedback": evaluation.feedback,
             "details": to_json(evaluation.details),
             "error": evaluation.error,
+            "config": to_json(evaluation.config),
+            "input_tokens": evaluation.usage.input_tokens if evaluation.usage else None,
+            "output_tokens": evaluation.usage.output_tokens if evaluation.usage else None,
+            "cost_usd": evaluation.cost_usd,
         }
         for position, evaluation in enumerate(evaluations)
     ]
@@ -175,6 +195,8 @@ def outcome_from_rows(
         version_hash=row["prompt_version_hash"],
         dataset=row["dataset"],
         row_name=row["row_name"],
+        repeat=row["repeat"],
+        repeats=row["repeats"],
         variables=json.loads(row["variables"]),
         model_config=ModelConfig.model_validate(json.loads(row["model_config"])),
         system_prompt=row["rendered_system_prompt"] or "",
@@ -186,8 +208,16 @@ def outcome_from_rows(
         started_at=datetime.fromisoformat(row["started_at"]),
         finished_at=datetime.fromisoformat(row["finished_at"]),
         mock=bool(row["mock"]),
+        metered=metered_from_json(row["usage"]),
         cost_usd=row["cost_usd"],
     )
+
+
+def metered_from_json(text: str | None) -> dict[str, Metered]:
+    """``test_runs.usage`` back as tallies by caller ({} for rows stored before it existed)."""
+    if not text:
+        return {}
+    return {caller: Metered.model_validate(m) for caller, m in json.loads(text).items()}
 
 
 def _conversation(
@@ -220,6 +250,7 @@ def _message(row: dict[str, Any]) -> Message:
         usage=Usage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"])
         if has_usage
         else None,
+        cost_usd=row["cost_usd"],
         latency_ms=row["latency_ms"],
         tool_calls=tuple(ToolCall.model_validate(c) for c in json.loads(row["tool_calls"])),
     )
@@ -234,6 +265,11 @@ def _evaluation(row: dict[str, Any]) -> EvaluationResult:
         feedback=row["feedback"] or "",
         details=json.loads(row["details"]),
         error=row["error"],
+        config=json.loads(row["config"]) if row["config"] else {},
+        usage=Usage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"])
+        if row["input_tokens"] is not None
+        else None,
+        cost_usd=row["cost_usd"],
     )
 
 
