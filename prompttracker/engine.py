@@ -8,13 +8,14 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prompttracker.api_types import ApiType
 from prompttracker.config.loader import Project
 from prompttracker.config.models import ModelConfig
 from prompttracker.errors import ConfigError, RunStartError, StoreError
 from prompttracker.llm.call_layer import CallLayer
+from prompttracker.messages import Metered
 from prompttracker.results import RunRecord, RunStatus, TestRunOutcome, TestRunRow
 from prompttracker.runner import PlannedRun, PromptVersionRunner
 from prompttracker.store.store import Store
@@ -48,6 +49,10 @@ class RunReport:
     unstored: list[TestRunOutcome] = field(default_factory=list)  # finished, not stored
     callback_error: Exception | None = None  # a progress callback raised; not called again
     calls: dict[str, EndpointStats] = field(default_factory=dict)  # by provider
+    metered: dict[str, Metered] = field(default_factory=dict)  # every call, by caller
+    pricing: dict[str, Any] = field(default_factory=dict)  # where the prices came from
+    # --max-cost was reached: these planned test runs were not started.
+    not_started: int = 0
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio puts the main task's result in reprs that Python 3.11
@@ -58,20 +63,33 @@ class RunReport:
     def ok(self) -> bool:
         return bool(self.outcomes) and all(o.status == "passed" for o in self.outcomes)
 
+    @property
+    def budget_stopped(self) -> bool:
+        return self.not_started > 0
 
-def plan(project: Project, selection: Selection = Selection()) -> list[PlannedRun]:
-    """Every enabled, selected test × version × row, in file order."""
+
+def plan(
+    project: Project, selection: Selection = Selection(), *, repeat: int | None = None
+) -> list[PlannedRun]:
+    """Every enabled, selected test × version × row × repeat, in file order.
+
+    A row's repeats are consecutive. ``repeat`` (``--repeat``) overrides each test's own.
+    """
     planned = []
     for slug, prompt in project.prompts.items():
         for test in prompt.tests:
             if not test.enabled or not _selected(f"{slug}::{test.name}", test.tags, selection):
                 continue
             dataset = project.datasets[test.dataset]
+            repeats = repeat or test.repeat
             for version in project.versions_for(prompt, test):
                 for row in dataset.rows:
-                    planned.append(
-                        PlannedRun(slug, prompt, test, version, test.dataset, dataset, row)
-                    )
+                    planned += [
+                        PlannedRun(
+                            slug, prompt, test, version, test.dataset, dataset, row, n, repeats
+                        )
+                        for n in range(repeats)
+                    ]
     if not planned:
         raise ConfigError(
             "no test to run"
@@ -140,6 +158,7 @@ async def execute(
     on_start: Callable[[RunRecord], None] = lambda run: None,
     on_result: Callable[[TestRunOutcome], None] = lambda outcome: None,
     keep: Callable[[TestRunOutcome], bool] = lambda outcome: True,
+    max_cost_usd: float | None = None,
 ) -> RunReport:
     """Play every planned run with at most ``concurrency`` at once, through one call layer.
 
@@ -151,19 +170,30 @@ async def execute(
     the report carries the ``store_error``; everything stored is kept. On cancellation (Ctrl-C,
     SIGTERM) the run is marked ``interrupted`` once every finished test run is stored.
     A callback that raises is not called again (``callback_error``); the run goes on.
+
+    With ``max_cost_usd``, no test run starts once the run's metered cost reaches it; those in
+    flight finish and are stored, the run is marked ``budget`` and the report counts what was
+    ``not_started``.
     """
-    run = store.start_run(mock=mock, project_root=str(project.root), options=options)
-    report = RunReport(run=run)
+    calls = CallLayer(project.settings, concurrency=concurrency, max_cost_usd=max_cost_usd)
+    pricing = calls.pricer.source()
+    run = store.start_run(
+        mock=mock, project_root=str(project.root), options=options, pricing=pricing
+    )
+    report = RunReport(run=run, pricing=pricing)
     _notify(on_start, run, report)
     workers: list[asyncio.Task[None]] = []
     writer = StoreWriter(store, run.id, on_failure=lambda error: _cancel(workers))
     pending = iter(planned)
     try:
-        async with CallLayer(project.settings, concurrency=concurrency) as calls:
+        async with calls:
             runner = PromptVersionRunner(project, calls, mock=mock)
 
             async def work() -> None:
                 for item in pending:
+                    if calls.budget_reached:
+                        report.not_started += 1
+                        continue
                     outcome = await _play(runner, item, mock)
                     writer.submit((outcome, item.version))
                     report.outcomes.append(outcome if keep(outcome) else outcome.summary())
@@ -175,6 +205,7 @@ async def execute(
                 await asyncio.gather(*workers)
             finally:
                 report.calls = calls.stats
+                report.metered = dict(calls.meter.by_caller)
     except asyncio.CancelledError:
         if writer.error is None:  # interrupted from outside, not stopped by the writer
             _cancel(workers)
@@ -190,7 +221,7 @@ async def execute(
         report.unstored = [outcome for outcome, _ in writer.unstored]
         report.run = _finish(store, run.id, "failed") or report.run
         return report
-    finished = _finish(store, run.id, "completed")
+    finished = _finish(store, run.id, "budget" if report.budget_stopped else "completed")
     if finished is None:
         report.store_error = StoreError(
             f"all {writer.stored} test runs are stored, but the run {run.id} could not be "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,6 +78,15 @@ class Metered(Value):
 def metered_total(by_caller: dict[str, Metered]) -> Metered:
     """Every caller's tally added up."""
     return sum(by_caller.values(), Metered())
+
+
+def merge_metered(tallies: Iterable[dict[str, Metered]]) -> dict[str, Metered]:
+    """Tallies by caller (one per test run, say) added up caller by caller."""
+    merged: dict[str, Metered] = {}
+    for tally in tallies:
+        for caller, metered in tally.items():
+            merged[caller] = merged.get(caller, Metered()) + metered
+    return merged
 
 
 class ToolCall(Value):

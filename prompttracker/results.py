@@ -190,6 +190,7 @@ class RunRecord(Value):
     mock: bool = False
     project_root: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
+    pricing: dict[str, Any] = Field(default_factory=dict)  # price library version, overrides
     total: int = 0
     passed: int = 0
     failed: int = 0

@@ -90,7 +90,9 @@ def test_run_tests_mock_end_to_end(example):
     # order assistant (responses): 1 row x 2 versions + 1 row x v1 (help center);
     # assistants: 1; claude: 3; gemini: 3; price research (hosted tools): 2 rows
     assert total == 3 + 6 + 3 + 2 + 3 + 1 + 3 + 3 + 2
-    assert failed == 2 and errored == 0 and passed == total - 2
+    # triage's exact match fails twice; the strict mock judge of "both versions stay polite"
+    # (threshold 85, mock scores 70–100) fails 4 of its 6
+    assert failed == 6 and errored == 0 and passed == total - 6
     assert db_rows(db, "select count(*) from messages")[0][0] > total * 2
     assert {r[0] for r in db_rows(db, "select distinct type from evaluations")} == {
         "conversation_judge",
@@ -109,7 +111,7 @@ def test_run_tests_mock_end_to_end(example):
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
     assert int(suite.get("tests")) == total
-    assert int(suite.get("failures")) == 2
+    assert int(suite.get("failures")) == 6
     assert int(suite.get("errors")) == 0
     assert len(suite.findall("testcase")) == total
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Coroutine
 from enum import StrEnum
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -21,10 +23,17 @@ from prompttracker.cli.common import (
     err_console,
     handle_errors,
 )
+from prompttracker.config.models import MAX_REPEAT
+from prompttracker.errors import ConfigError
 
 if TYPE_CHECKING:
+    from prompttracker.config.loader import Project
     from prompttracker.engine import RunReport
-    from prompttracker.results import RunRecord, TestRunOutcome
+    from prompttracker.estimate import Estimate
+    from prompttracker.evidence import Evidence
+    from prompttracker.results import RunRecord, TestRunOutcome, TestRunSummary
+    from prompttracker.runner import PlannedRun
+    from prompttracker.store.store import Store
 
 T = TypeVar("T")
 
@@ -71,19 +80,81 @@ def run_tests(
         typer.Option("--junit-xml", help="Write a JUnit XML report here.", dir_okay=False),
     ] = None,
     db: DbOption = None,
+    repeat: Annotated[
+        int | None,
+        typer.Option(
+            "--repeat",
+            min=1,
+            max=MAX_REPEAT,
+            help="Play every test run K times (overrides each test's `repeat:`).",
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="Compare with this stored run, or `latest` (the latest completed run of the "
+            "same selection).",
+        ),
+    ] = None,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 1 only when something regressed against --baseline.",
+        ),
+    ] = False,
+    estimate_only: Annotated[
+        bool,
+        typer.Option("--estimate", help="Print the worst-case calls and cost; call nothing."),
+    ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0,
+            help="Start no test run once the run has cost this many USD (exit 5).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the results as JSON on stdout (the rest on stderr)."),
+    ] = False,
 ) -> None:
     """Run the tests of every prompt: simulate the conversations, evaluate, store, report."""
     from prompttracker.config.loader import load_project
     from prompttracker.engine import Selection, execute, plan, preflight
+    from prompttracker.evidence import Evidence, compare_runs, version_stats
+    from prompttracker.report.evidence import estimate_document, estimate_view, run_document
     from prompttracker.report.summary import FULL_TABLE_LIMIT
     from prompttracker.store.store import Store
 
+    if fail_on_regression and baseline is None:
+        raise ConfigError(
+            "--fail-on-regression needs a baseline to compare with",
+            hint="add --baseline RUN_ID (see `pt runs list`) or --baseline latest",
+        )
     loaded = load_project(project)
-    planned = plan(loaded, Selection(tuple(filters or ()), tuple(tags or ())))
+    planned = plan(loaded, Selection(tuple(filters or ()), tuple(tags or ())), repeat=repeat)
+    out = err_console if as_json else console
+    if estimate_only or max_cost is not None:
+        worst = _estimate(loaded, planned, max_cost=max_cost)
+        if estimate_only:
+            out.print(estimate_view(worst, mock=mock))
+            if as_json:
+                typer.echo(json.dumps(estimate_document(worst), indent=2))
+            raise typer.Exit(0)
     preflight(loaded, planned, mock=mock)
     workers = concurrency or loaded.settings.concurrency
     store = Store(db_path(project, db))
     options = {"concurrency": workers, "filters": filters or [], "tags": tags or []}
+    if repeat is not None:
+        options["repeat"] = repeat
+    try:
+        reference = _baseline(store, baseline, mock=mock, options=options)
+    except BaseException:
+        store.close()
+        raise
     # A large run prints a line only for what did not pass; the bar counts the rest.
     quiet_passes = len(planned) > FULL_TABLE_LIMIT
     progress = Progress(
@@ -91,7 +162,7 @@ def run_tests(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=out,
         transient=True,
     )
     task = progress.add_task("Running tests" + (" (mock)" if mock else ""), total=len(planned))
@@ -127,23 +198,84 @@ def run_tests(
                     on_result=finished,
                     # Only what will be printed is kept whole; the rest is in the store.
                     keep=lambda o: transcripts is Transcripts.all or o.status != "passed",
+                    max_cost_usd=max_cost,
                 )
             )
     except (KeyboardInterrupt, _Terminated) as exc:
         how, code = ("Terminated", 143) if isinstance(exc, _Terminated) else ("Interrupted", 130)
         if current:
             run = store.get_run(current[0].id)
-            console.print(
+            out.print(
                 f"[yellow]{how}.[/] Run {run.id} kept {run.total} finished test run(s); "
                 f"see `pt runs show {run.id}`."
             )
         raise typer.Exit(code) from None
     finally:
         store.close()
-    _report(report, transcripts, junit_xml)
+    evidence = Evidence.of(report.outcomes)
+    if reference is not None:
+        base_run, base_rows = reference
+        evidence.baseline = compare_runs(
+            version_stats(base_rows),
+            evidence.versions,
+            baseline_id=base_run.id,
+            current_id=report.run.id,
+        )
+    _report(report, evidence, transcripts, junit_xml, out)
+    if as_json:
+        document = run_document(report.run, report.outcomes, evidence, report.metered)
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
     if report.store_error is not None:
         raise report.store_error
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(_exit_code(report, evidence, gate=fail_on_regression))
+
+
+BUDGET_EXIT_CODE = 5
+
+
+def _exit_code(report: RunReport, evidence: Evidence, *, gate: bool) -> int:
+    """5 when --max-cost stopped the run; with the gate, 1 only for a regression; else 0/1."""
+    if report.budget_stopped:
+        return BUDGET_EXIT_CODE
+    if gate and evidence.baseline is not None:
+        return 1 if evidence.baseline.regressions else 0
+    return 0 if report.ok else 1
+
+
+def _estimate(project: Project, planned: list[PlannedRun], *, max_cost: float | None) -> Estimate:
+    """The worst case; with --max-cost, every model it calls must have a price."""
+    from prompttracker.estimate import estimate
+
+    worst = estimate(project, planned)
+    unpriced = sorted({model for (_, model), m in worst.lines.items() if m.unpriced_calls})
+    if max_cost is not None and unpriced:
+        raise ConfigError(
+            f"--max-cost cannot be kept: no price is known for {', '.join(unpriced)}",
+            hint="add each model under `prices:` in prompttracker.yaml (USD per million input "
+            "and output tokens), or run without --max-cost",
+        )
+    return worst
+
+
+def _baseline(
+    store: Store, baseline: str | None, *, mock: bool, options: dict[str, Any]
+) -> tuple[RunRecord, list[TestRunSummary]] | None:
+    """The baseline run and its test runs, read before anything is called."""
+    if baseline is None:
+        return None
+    if baseline == "latest":
+        run = store.latest_completed_run(mock=mock, options=options)
+        if run is None:
+            raise ConfigError(
+                f"--baseline latest: {store.path} has no completed"
+                + (" mock" if mock else "")
+                + " run of this selection (same --filter and --tag)",
+                hint="run once without --baseline to make one, or give a run id from "
+                "`pt runs list`",
+            )
+    else:
+        run = store.get_run(baseline)
+    return run, store.load_summaries(run.id)
 
 
 class _Terminated(Exception):
@@ -179,14 +311,33 @@ def _run_until_signalled(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main())
 
 
-def _report(report: RunReport, transcripts: Transcripts, junit_xml: Path | None) -> None:
+def _report(
+    report: RunReport,
+    evidence: Evidence,
+    transcripts: Transcripts,
+    junit_xml: Path | None,
+    console: Console,
+) -> None:
+    from prompttracker.report.evidence import (
+        baseline_view,
+        comparisons_view,
+        cost_line,
+        repeats_view,
+    )
     from prompttracker.report.junit import write_junit
     from prompttracker.report.summary import calls_note, run_summary, totals_line
     from prompttracker.report.transcript import transcript_view
     from prompttracker.results import TestRunOutcome
 
     outcomes, run = report.outcomes, report.run
-    console.print(run_summary(outcomes, run))
+    if evidence.repeated:  # a line per row, not per play
+        console.print(repeats_view(evidence))
+        console.print(Text(f"Every play: pt runs show {run.id} --transcripts none", style="dim"))
+    else:
+        console.print(run_summary(outcomes, run))
+    compared = comparisons_view(evidence)
+    if compared is not None:
+        console.print(compared)
     shown = [
         o
         for o in outcomes
@@ -198,9 +349,13 @@ def _report(report: RunReport, transcripts: Transcripts, junit_xml: Path | None)
     ]
     for outcome in shown:
         console.print(transcript_view(outcome))
+    if evidence.baseline is not None:
+        console.print(baseline_view(evidence.baseline))
     if junit_xml:
-        write_junit(outcomes, junit_xml, run=run)
+        write_junit(outcomes, junit_xml, run=run, evidence=evidence)
         console.print(f"JUnit report: {junit_xml}")
+    if report.metered:
+        console.print(cost_line(report.metered, mock=run.mock, pricing=report.pricing))
     note = calls_note(report.calls)
     if note is not None:
         console.print(note)
@@ -216,5 +371,10 @@ def _report(report: RunReport, transcripts: Transcripts, junit_xml: Path | None)
         err_console.print(
             f"[yellow]Warning:[/] {len(report.unstored)} finished test run(s) could not be "
             f"stored; they are only in {where}."
+        )
+    if report.budget_stopped:
+        console.print(
+            f"[yellow]Budget reached:[/] --max-cost was spent; {report.not_started} planned "
+            "test run(s) were not started (the others are stored)."
         )
     console.print(totals_line(outcomes, run))

@@ -1,4 +1,4 @@
-"""``pt runs list|show``: read stored runs and transcripts back."""
+"""``pt runs list|show|compare``: read stored runs and transcripts back, compare two runs."""
 
 from __future__ import annotations
 
@@ -61,7 +61,10 @@ def show_run(
         Transcripts, typer.Option("--transcripts", help="Which transcripts to print.")
     ] = Transcripts.all,
 ) -> None:
-    """Print a stored run: its summary table and transcripts."""
+    """Print a stored run: its summary table, transcripts, repeats, comparisons and costs."""
+    from prompttracker.evidence import Evidence
+    from prompttracker.messages import merge_metered
+    from prompttracker.report.evidence import comparisons_view, cost_line, repeats_view
     from prompttracker.report.summary import summary_table, totals_line
     from prompttracker.report.transcript import transcript_view
 
@@ -77,4 +80,48 @@ def show_run(
             transcripts is Transcripts.failed and outcome.status != "passed"
         ):
             console.print(transcript_view(outcome))
+    evidence = Evidence.of(outcomes)
+    for view in (repeats_view(evidence) if evidence.repeated else None, comparisons_view(evidence)):
+        if view is not None:
+            console.print(view)
+    metered = merge_metered(outcome.metered for outcome in outcomes)
+    if metered:
+        console.print(cost_line(metered, mock=run.mock, pricing=run.pricing))
     console.print(totals_line(outcomes, run))
+
+
+@app.command("compare")
+@handle_errors
+def compare(
+    baseline: Annotated[str, typer.Argument(help="The run to compare against (A).")],
+    current: Annotated[str, typer.Argument(help="The run to compare (B).")],
+    project: ProjectOption = Path("."),
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    exit_code: Annotated[
+        bool,
+        typer.Option("--exit-code", help="Exit 1 when B regressed against A (the CI gate)."),
+    ] = False,
+) -> None:
+    """Compare two stored runs, paired on the same test, version and row.
+
+    Test versions are matched by content hash (the same version, even renumbered), else by
+    number (marked as changed); rows by dataset and name. What only one run has is listed.
+    """
+    from prompttracker.evidence import compare_runs, version_stats
+    from prompttracker.report.evidence import baseline_view
+
+    store = _open_store(project, db)
+    try:
+        run_a, run_b = store.get_run(baseline), store.get_run(current)
+        rows_a, rows_b = store.load_summaries(run_a.id), store.load_summaries(run_b.id)
+    finally:
+        store.close()
+    comparison = compare_runs(
+        version_stats(rows_a), version_stats(rows_b), baseline_id=run_a.id, current_id=run_b.id
+    )
+    if as_json:
+        typer.echo(json.dumps(comparison.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        console.print(baseline_view(comparison))
+    raise typer.Exit(1 if exit_code and comparison.regressions else 0)

@@ -10,7 +10,9 @@ One session plays three roles, told apart by what it is asked:
   on the first turn (and when a message names them) and mentions the outputs; see ``mock_tools``.
 
 Everything derives from a SHA-256 of the inputs (never Python's per-process ``hash``), so the
-same model, system prompt, history and message give the same answer on every machine.
+same model, system prompt, history and message give the same answer on every machine. A
+repeated play (``SessionOptions.sample``) adds its number to the seed, so repeats differ the
+way sampling a real model makes them differ, and the same repeat is the same everywhere.
 """
 
 from __future__ import annotations
@@ -207,7 +209,9 @@ class MockSession(Session):
         started = time.perf_counter()
         system = self.options.system_prompt
         history = [f"{m.role}:{m.content}" for m in self._messages]
-        seed = digest(self.config.model or "", system, *history, "user:" + user_message)
+        # A repeat samples again, as a real model would (the first play keeps the plain seed).
+        sample = [f"sample:{self.options.sample}"] if self.options.sample else []
+        seed = digest(self.config.model or "", system, *history, "user:" + user_message, *sample)
         turn = len(self._messages) // 2 + 1
         response_format = self.options.response_format
         activity = ToolActivity()  # judges and simulated users never use tools

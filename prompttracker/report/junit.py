@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from prompttracker.evidence import Evidence, RunComparison
 from prompttracker.report.summary import wall_time_ms
 from prompttracker.report.transcript import transcript_text
 from prompttracker.results import RunRecord, TestRunOutcome, TestRunRow
@@ -24,9 +25,12 @@ def write_junit(
     *,
     suite_name: str = "prompttracker",
     run: RunRecord | None = None,
+    evidence: Evidence | None = None,
 ) -> None:
     """Write a JUnit report to ``path`` atomically, creating parent directories."""
-    tree = ET.ElementTree(junit_element(outcomes, suite_name=suite_name, run=run))
+    tree = ET.ElementTree(
+        junit_element(outcomes, suite_name=suite_name, run=run, evidence=evidence)
+    )
     ET.indent(tree)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,8 +50,14 @@ def junit_element(
     *,
     suite_name: str = "prompttracker",
     run: RunRecord | None = None,
+    evidence: Evidence | None = None,
 ) -> ET.Element:
-    """The ``<testsuites>`` element holding one ``<testsuite>``; pure, for tests and callers."""
+    """The ``<testsuites>`` element holding one ``<testsuite>``; pure, for tests and callers.
+
+    With ``evidence``: each test case of a repeated row carries its ``repeat``, ``pass_rate``
+    and ``flaky`` properties, and a comparison with a baseline is a second suite, one test case
+    per compared test version, failed when it regressed.
+    """
     counts = {
         "tests": str(len(outcomes)),
         "failures": str(sum(1 for o in outcomes if o.status == "failed")),
@@ -64,9 +74,71 @@ def junit_element(
         properties = ET.SubElement(suite, "properties")
         for name, value in (("run_id", run.id), ("mock", str(run.mock).lower())):
             ET.SubElement(properties, "property", {"name": name, "value": _clean(value)})
+    rows = {
+        (r.prompt_slug, r.test_name, r.version, r.dataset, r.row_name): r
+        for v in (evidence.versions if evidence else [])
+        for r in v.rows
+    }
     for outcome in outcomes:
-        suite.append(_testcase(outcome))
+        case = _testcase(outcome)
+        key = (outcome.prompt_slug, outcome.test_name, outcome.version, outcome.dataset)
+        row = rows.get((*key, outcome.row_name))
+        if row is not None and outcome.repeats > 1:
+            _properties(
+                case,
+                repeat=f"{outcome.repeat + 1}/{outcome.repeats}",
+                pass_rate=f"{row.passes}/{row.trials}",
+                flaky=str(row.flaky).lower(),
+            )
+        suite.append(case)
+    if evidence is not None and evidence.baseline is not None:
+        root.append(_gate_suite(evidence.baseline))
     return root
+
+
+def _properties(element: ET.Element, **values: str) -> None:
+    properties = ET.SubElement(element, "properties")
+    for name, value in values.items():
+        ET.SubElement(properties, "property", {"name": name, "value": _clean(value)})
+
+
+def _gate_suite(comparison: RunComparison) -> ET.Element:
+    """One test case per test version compared with the baseline; failed when it regressed."""
+    cases = comparison.comparisons
+    failed = sum(1 for c in cases if c.regressions)
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": "regression gate",
+            "tests": str(len(cases)),
+            "failures": str(failed),
+            "errors": "0",
+            "skipped": "0",
+        },
+    )
+    _properties(suite, baseline=comparison.baseline_id)
+    for c in cases:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": _clean(c.b.prompt_slug),
+                "name": _clean(f"{c.b.test_name} v{c.b.version} against the baseline"),
+            },
+        )
+        difference = c.difference
+        if difference is not None:
+            _properties(
+                case,
+                pass_rate_baseline=f"{difference.mean_a:.3f}",
+                pass_rate=f"{difference.mean_b:.3f}",
+                difference=f"{difference.difference:+.3f}",
+                interval=f"{difference.low:+.3f} to {difference.high:+.3f}",
+            )
+        if c.regressions:
+            failure = ET.SubElement(case, "failure", {"message": _clean("; ".join(c.regressions))})
+            failure.text = _clean("\n".join(c.regressions))
+    return suite
 
 
 def failure_message(outcome: TestRunOutcome) -> str:

@@ -22,7 +22,7 @@ from prompttracker.messages import (
     Usage,
     metered_total,
 )
-from prompttracker.results import EvaluationResult, TestRunOutcome
+from prompttracker.results import EvaluationResult, TestRunOutcome, TestRunSummary
 
 # Keys of llm_responses.metadata that the store owns; every other key is the conversation's own
 # metadata (thread_id, search results…), flattened in so SQL can reach it with ->>.
@@ -210,6 +210,35 @@ def outcome_from_rows(
         mock=bool(row["mock"]),
         metered=metered_from_json(row["usage"]),
         cost_usd=row["cost_usd"],
+    )
+
+
+def summary_from_row(row: dict[str, Any], scores: dict[str, float | None]) -> TestRunSummary:
+    """A ``test_runs`` row (with ``turn_count``) and its evaluators' scores as a summary line."""
+    metered = metered_from_json(row["usage"])
+    has_tokens = row["input_tokens"] is not None
+    started = datetime.fromisoformat(row["started_at"])
+    finished = datetime.fromisoformat(row["finished_at"])
+    return TestRunSummary(
+        test_name=row["test_name"],
+        prompt_slug=row["prompt_slug"],
+        version=row["version"],
+        version_hash=row["prompt_version_hash"],
+        dataset=row["dataset"],
+        row_name=row["row_name"],
+        repeat=row["repeat"],
+        repeats=row["repeats"],
+        status=row["status"],
+        score=row["score"],
+        scores=scores,
+        turn_count=row["turn_count"],
+        total_tokens=row["input_tokens"] + row["output_tokens"] if has_tokens else None,
+        metered=metered,
+        cost_usd=row["cost_usd"],
+        duration_ms=row["duration_ms"],
+        started_at=started,
+        finished_at=finished,
+        mock=bool(row["mock"]),
     )
 
 

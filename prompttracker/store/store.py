@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from prompttracker.config.models import PromptVersion
 from prompttracker.errors import ConfigError
-from prompttracker.results import RunRecord, RunStatus, TestRunOutcome
+from prompttracker.results import RunRecord, RunStatus, TestRunOutcome, TestRunSummary
 from prompttracker.store.migrations import migrations
 from prompttracker.store.rows import (
     evaluation_rows,
@@ -31,6 +31,7 @@ from prompttracker.store.rows import (
     now,
     outcome_from_rows,
     snapshot_row,
+    summary_from_row,
     test_run_row,
     to_json,
 )
@@ -104,7 +105,14 @@ class Store:
                 connection.execute("ROLLBACK")
             raise
 
-    def start_run(self, *, mock: bool, project_root: str, options: dict[str, Any]) -> RunRecord:
+    def start_run(
+        self,
+        *,
+        mock: bool,
+        project_root: str,
+        options: dict[str, Any],
+        pricing: dict[str, Any] | None = None,
+    ) -> RunRecord:
         """Record a new run as ``running`` and return it.
 
         A database that cannot take it (read-only, full, locked) is bad input: ``ConfigError``,
@@ -124,6 +132,7 @@ class Store:
             "passed": 0,
             "failed": 0,
             "errored": 0,
+            "pricing": to_json(pricing) if pricing is not None else None,
         }
         try:
             with self._transaction() as connection:
@@ -215,6 +224,49 @@ class Store:
             [run["id"]],
         )
         return [self._outcome(row) for row in rows]
+
+    def load_summaries(self, run_id: str) -> list[TestRunSummary]:
+        """Every test run of a run as its summary line (no conversation): what comparisons
+        and the gate need, in little memory."""
+        run = self._find_run(run_id)
+        scores: dict[str, dict[str, float | None]] = {}
+        for e in self.db.query(
+            """
+            select e.test_run_id, e.evaluator, e.score, e.error from evaluations e
+            join test_runs t on t.id = e.test_run_id where t.run_id = ? order by e.position
+            """,
+            [run["id"]],
+        ):
+            scores.setdefault(e["test_run_id"], {})[e["evaluator"]] = (
+                None if e["error"] else e["score"]
+            )
+        rows = self.db.query(
+            """
+            select t.*, json_extract(r.metadata, '$.turn_count') as turn_count
+            from test_runs t left join llm_responses r on r.test_run_id = t.id
+            where t.run_id = ? order by t.rowid
+            """,
+            [run["id"]],
+        )
+        return [summary_from_row(row, scores.get(row["id"], {})) for row in rows]
+
+    def latest_completed_run(
+        self, *, mock: bool, options: dict[str, Any], before: str | None = None
+    ) -> RunRecord | None:
+        """The newest completed run with the same selection (``filters``, ``tags``) and mock
+        flag: what ``--baseline latest`` compares against."""
+        wanted = {key: sorted(options.get(key) or []) for key in ("filters", "tags")}
+        for row in self.db.query(
+            "select * from runs where status = 'completed' and mock = ? "
+            "order by started_at desc, rowid desc",
+            [int(mock)],
+        ):
+            stored = json.loads(row["options"]) if row["options"] else {}
+            if row["id"] != before and all(
+                sorted(stored.get(key) or []) == value for key, value in wanted.items()
+            ):
+                return _run_record(self.db, row)
+        return None
 
     def _outcome(self, row: dict[str, Any]) -> TestRunOutcome:
         messages = self.db.query(
@@ -324,6 +376,7 @@ def _run_record(db: Database, row: dict[str, Any]) -> RunRecord:
         mock=bool(row["mock"]),
         project_root=row["project_root"] or "",
         options=json.loads(row["options"]) if row["options"] else {},
+        pricing=json.loads(row["pricing"]) if row.get("pricing") else {},
         **_counts(db, row["id"]),
     )
 
