@@ -430,23 +430,33 @@ def compare_runs(
     version, perhaps renumbered), else by version number (``content_changed``: edited in place).
     """
     unmatched = list(baseline)
-    comparisons: list[Comparison] = []
-    only_current: list[VersionStats] = []
-    for version in current:
-        same_test = [
-            b
-            for b in unmatched
-            if (b.prompt_slug, b.test_name) == (version.prompt_slug, version.test_name)
-        ]
-        match = next((b for b in same_test if b.version_hash == version.version_hash), None)
-        changed = match is None
-        if match is None:
-            match = next((b for b in same_test if b.version == version.version), None)
-        if match is None:
-            only_current.append(version)
-            continue
-        unmatched.remove(match)
-        comparisons.append(pair_rows(match, version, content_changed=changed))
+    matches: dict[int, tuple[VersionStats, bool]] = {}  # current index → (baseline, changed)
+    for changed in (False, True):  # every content match first, then numbers for the rest
+        for index, version in enumerate(current):
+            if index in matches:
+                continue
+            match = next(
+                (
+                    b
+                    for b in unmatched
+                    if (b.prompt_slug, b.test_name) == (version.prompt_slug, version.test_name)
+                    and (
+                        b.version == version.version
+                        if changed
+                        else b.version_hash == version.version_hash
+                    )
+                ),
+                None,
+            )
+            if match is not None:
+                unmatched.remove(match)
+                matches[index] = (match, changed)
+    comparisons = [
+        pair_rows(matches[i][0], version, content_changed=matches[i][1])
+        for i, version in enumerate(current)
+        if i in matches
+    ]
+    only_current = [version for i, version in enumerate(current) if i not in matches]
     return RunComparison(
         comparisons=tuple(comparisons),
         only_baseline=tuple(unmatched),

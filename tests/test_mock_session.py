@@ -108,6 +108,16 @@ async def test_answers_depend_on_every_input() -> None:
     assert len(ids | {other_history.response_id}) == 4
 
 
+async def test_each_repeat_samples_again_and_the_same_repeat_answers_the_same() -> None:
+    first = await mock(system_prompt="A").send("hello there")
+    plays = [await mock(system_prompt="A", sample=n).send("hello there") for n in range(6)]
+    again = [await mock(system_prompt="A", sample=n).send("hello there") for n in range(6)]
+    assert plays[0].response_id == first.response_id  # the first play is the plain answer
+    assert len({p.response_id for p in plays}) == 6  # each repeat is a new sample …
+    assert [p.content for p in plays] == [p.content for p in again]  # … the same every time
+    assert len({p.content for p in plays}) > 1  # and the replies themselves vary
+
+
 def test_determinism_survives_a_new_process() -> None:
     """hashlib, not the per-process salted ``hash``: a fresh interpreter gives the same answer."""
     code = (

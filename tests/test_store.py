@@ -369,3 +369,45 @@ def test_no_api_key_reaches_the_database(db_path: Path, monkeypatch: pytest.Monk
         store.record_test_run(run.id, make_outcome(), version=make_version())
         store.finish_run(run.id, "completed")
     assert b"sk-test-SECRET" not in db_path.read_bytes()
+
+
+def test_a_database_from_before_metering_upgrades_and_reads_back(db_path: Path) -> None:
+    """A results file written by the first schema gains the new columns; its rows read back
+    with no usage by caller (it was not recorded then) and count as a single play."""
+    from sqlite_utils import Database
+
+    db_path.parent.mkdir(parents=True)
+    old = Database(db_path)
+    migrations.apply(old, stop_before="m002_repeats_and_metering")
+    old["runs"].insert(
+        {"id": "run-old", "started_at": "2026-11-01T10:00:00+00:00", "status": "completed"}
+    )
+    old["prompt_versions"].insert({"hash": "h1", "prompt_slug": "billing", "version": 1})
+    old["test_runs"].insert(
+        {
+            "id": "tr-old",
+            "run_id": "run-old",
+            "prompt_version_hash": "h1",
+            "test_name": "refunds",
+            "prompt_slug": "billing",
+            "version": 1,
+            "dataset": "billing",
+            "row_name": "row 1",
+            "variables": "{}",
+            "model_config": '{"provider": "mock", "api": "chat_completions", "model": "m"}',
+            "status": "passed",
+            "started_at": "2026-11-01T10:00:00+00:00",
+            "finished_at": "2026-11-01T10:00:01+00:00",
+            "duration_ms": 1000.0,
+            "input_tokens": 12,
+            "output_tokens": 3,
+            "mock": 1,
+        }
+    )
+    old.close()
+
+    with Store(db_path) as store:
+        (outcome,) = store.load_outcomes("run-old")
+        (summary,) = store.load_summaries("run-old")
+    assert (outcome.repeat, outcome.repeats, outcome.metered, outcome.cost_usd) == (0, 1, {}, None)
+    assert (summary.status, summary.total_tokens, summary.metered) == ("passed", 15, {})
