@@ -25,6 +25,7 @@ from typing import Any, Literal
 from prompttracker.results import TestRunRow
 from prompttracker.stats import (
     PairedDifference,
+    fisher_exact_drop,
     paired_difference,
     pass_at_k,
     pass_hat_k,
@@ -219,7 +220,7 @@ def version_stats(outcomes: Iterable[TestRunRow]) -> list[VersionStats]:
     return [VersionStats(*key, rows=tuple(rows)) for key, rows in sorted(groups.items())]
 
 
-Flip = Literal["pass→fail", "pass→error", "fail→pass"]
+Flip = Literal["pass→fail", "pass→error", "pass→flaky", "fail→pass"]
 
 
 @dataclass(frozen=True)
@@ -247,17 +248,36 @@ class Comparison:
 
     @property
     def flips(self) -> dict[Flip, list[str]]:
-        """Rows whose verdict flipped: passed ↔ failed, or passed → error."""
-        flips: dict[Flip, list[str]] = {"pass→fail": [], "pass→error": [], "fail→pass": []}
+        """Rows whose verdict changed: passed → failed, error or flaky; failed → passed."""
+        flips: dict[Flip, list[str]] = {
+            "pass→fail": [],
+            "pass→error": [],
+            "pass→flaky": [],
+            "fail→pass": [],
+        }
+        names: dict[tuple[str, str], Flip] = {
+            ("passed", "failed"): "pass→fail",
+            ("passed", "error"): "pass→error",
+            ("passed", "flaky"): "pass→flaky",
+            ("failed", "passed"): "fail→pass",
+        }
         for ra, rb in self.pairs:
-            change = (ra.verdict, rb.verdict)
-            if change == ("passed", "failed"):
-                flips["pass→fail"].append(rb.row_name)
-            elif change == ("passed", "error"):
-                flips["pass→error"].append(rb.row_name)
-            elif change == ("failed", "passed"):
-                flips["fail→pass"].append(rb.row_name)
+            flip = names.get((ra.verdict, rb.verdict))
+            if flip is not None:
+                flips[flip].append(rb.row_name)
         return flips
+
+    @property
+    def row_drops(self) -> list[tuple[RowStats, RowStats, float]]:
+        """Rows whose own pass rate fell beyond chance over their plays (one-sided Fisher
+        exact test, p < ``SIGN_TEST_ALPHA``), with the p-value: 5/5 → 1/5 is one (p = 0.024),
+        5/5 → 3/5 is not (p = 0.22). One play a row can never show one: flips do then."""
+        drops = []
+        for ra, rb in self.pairs:
+            p = fisher_exact_drop(ra.passes, ra.trials, rb.passes, rb.trials)
+            if p < SIGN_TEST_ALPHA:
+                drops.append((ra, rb, p))
+        return drops
 
     @property
     def still_failing(self) -> list[str]:
@@ -301,10 +321,18 @@ class Comparison:
     @property
     def regressions(self) -> list[str]:
         """What makes the gate fail: rows that stopped passing, a significant pass-rate drop."""
+        flips = self.flips
         found = [
             f"{row}: passed before, {flip.split('→')[1]}s now"
             for flip in ("pass→fail", "pass→error")
-            for row in self.flips[flip]  # type: ignore[index]
+            for row in flips[flip]  # type: ignore[index]
+        ]
+        flipped = set(flips["pass→fail"]) | set(flips["pass→error"])
+        found += [
+            f"{rb.row_name}: passed {ra.passes}/{ra.trials} before, {rb.passes}/{rb.trials} now "
+            f"(Fisher exact p={p:.2g})"
+            for ra, rb, p in self.row_drops
+            if rb.row_name not in flipped
         ]
         difference = self.difference
         if difference is not None and self.significant and difference.difference < 0:

@@ -174,3 +174,22 @@ def paired_difference(
         sign_test_p=_sign_test_p(better, worse),
         resamples=resamples,
     )
+
+
+def fisher_exact_drop(a_passes: int, a_trials: int, b_passes: int, b_trials: int) -> float:
+    """One-sided Fisher exact p-value that B passes less often than A only by chance.
+
+    Given every verdict of both sides, the chance that A would get ``a_passes`` or more of the
+    passes if passes fell on A's and B's trials at random (a hypergeometric tail). 1.0 when
+    either side has no trials. Exact at any size, so it suits a row played a few times.
+    """
+    _check_counts(a_trials, a_passes)
+    _check_counts(b_trials, b_passes)
+    if not a_trials or not b_trials:
+        return 1.0
+    total, passes = a_trials + b_trials, a_passes + b_passes
+    tail = sum(
+        math.comb(passes, x) * math.comb(total - passes, a_trials - x)
+        for x in range(a_passes, min(passes, a_trials) + 1)
+    )
+    return min(1.0, tail / math.comb(total, a_trials))

@@ -408,7 +408,12 @@ def test_compare_versions_flips_still_failing_and_difference():
     [comparison] = comparisons  # p::solo has one version: nothing to compare
     assert (comparison.a.version, comparison.b.version) == (1, 2)
     assert comparison.label == "p::t"
-    assert comparison.flips == {"pass→fail": ["r1"], "pass→error": ["r3"], "fail→pass": ["r2"]}
+    assert comparison.flips == {
+        "pass→fail": ["r1"],
+        "pass→error": ["r3"],
+        "pass→flaky": [],
+        "fail→pass": ["r2"],
+    }
     assert comparison.still_failing == ["r4"]
     assert comparison.only_a == () and comparison.only_b == ()
     # Paired rates with a verdict in both: r1 (1, 0), r2 (0, 1), r4 (0, 0); r3 (1, None) out.
@@ -528,6 +533,24 @@ def test_three_rows_all_dropping_are_not_significant():
     ]
 
 
+def test_a_row_whose_own_plays_drop_beyond_chance_regressed_even_if_still_flaky():
+    # r1: 5/5 → 1/5, Fisher one-sided p = C(6,5)·C(4,0)/C(10,5) = 6/252 ≈ 0.024 < 0.05.
+    # r2: 5/5 → 3/5, p = C(8,5)/C(10,5) = 56/252 ≈ 0.22: could be chance, not a regression.
+    # r3: 4/5 → 0/5, p = C(4,4)·C(6,1)/C(10,5) = 6/252: flaky → failed, still a regression.
+    a = one_version({"r1": "ppppp", "r2": "ppppp", "r3": "ppppf"}, version=1)
+    b = one_version({"r1": "pffff", "r2": "pppff", "r3": "fffff"}, version=2)
+    [comparison] = compare_versions([a, b])
+    assert comparison.flips["pass→flaky"] == ["r1", "r2"]
+    assert [(rb.row_name, round(p, 4)) for _, rb, p in comparison.row_drops] == [
+        ("r1", round(6 / 252, 4)),
+        ("r3", round(6 / 252, 4)),
+    ]
+    assert comparison.regressions == [
+        "r1: passed 5/5 before, 1/5 now (Fisher exact p=0.024)",
+        "r3: passed 4/5 before, 0/5 now (Fisher exact p=0.024)",
+    ]
+
+
 def test_a_significant_rise_is_not_a_regression():
     rows = [f"r{i}" for i in range(1, 9)]
     a = one_version(dict.fromkeys(rows, "f"), version=1)
@@ -633,5 +656,10 @@ def test_evidence_of_repeated_plays_lists_flaky_rows():
     assert evidence.flaky_rows == {("p", "t", 1, "d", "r1"), ("p", "t", 2, "d", "r1")}
     [comparison] = evidence.comparisons
     # r1 flaky → flaky is no flip; r2 passed → failed.
-    assert comparison.flips == {"pass→fail": ["r2"], "pass→error": [], "fail→pass": []}
+    assert comparison.flips == {
+        "pass→fail": ["r2"],
+        "pass→error": [],
+        "pass→flaky": [],
+        "fail→pass": [],
+    }
     json.dumps(evidence.as_dict())

@@ -8,6 +8,7 @@ import pytest
 
 from prompttracker.stats import (
     PairedDifference,
+    fisher_exact_drop,
     paired_difference,
     pass_at_k,
     pass_hat_k,
@@ -174,3 +175,19 @@ def test_paired_difference_rejects_bad_input(pairs):
 def test_paired_difference_rejects_bad_confidence():
     with pytest.raises(ValueError):
         paired_difference(EXAMPLE, confidence=0.0)
+
+
+def test_fisher_exact_drop_against_hand_computations() -> None:
+    # 5/5 → 1/5: 6 passes in 10 trials; A holding 5 of them: C(6,5)·C(4,0)/C(10,5) = 6/252.
+    assert fisher_exact_drop(5, 5, 1, 5) == pytest.approx(6 / 252)
+    # 5/5 → 3/5: C(8,5)·C(2,0)/C(10,5) = 56/252 (not significant).
+    assert fisher_exact_drop(5, 5, 3, 5) == pytest.approx(56 / 252)
+    # 4/5 → 0/5: P(X ≥ 4) = C(4,4)·C(6,1)/C(10,5) = 6/252.
+    assert fisher_exact_drop(4, 5, 0, 5) == pytest.approx(6 / 252)
+    # One play each, 1/1 → 0/1: C(1,1)·C(1,0)/C(2,1) = 1/2: one flip alone proves nothing.
+    assert fisher_exact_drop(1, 1, 0, 1) == pytest.approx(0.5)
+    # No drop at all: every arrangement has A with at least 0 passes.
+    assert fisher_exact_drop(0, 5, 5, 5) == pytest.approx(1.0)
+    assert fisher_exact_drop(3, 5, 0, 0) == 1.0
+    with pytest.raises(ValueError):
+        fisher_exact_drop(6, 5, 0, 5)

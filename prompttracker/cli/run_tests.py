@@ -146,7 +146,14 @@ def run_tests(
             raise typer.Exit(0)
     preflight(loaded, planned, mock=mock)
     workers = concurrency or loaded.settings.concurrency
-    store = Store(db_path(project, db))
+    database = db_path(project, db)
+    if baseline is not None and not database.exists():
+        raise ConfigError(
+            f"--baseline {baseline}: there is no results database at {database} to find it in",
+            hint="run once without --baseline to make one, or point --db at the database "
+            "that holds the baseline",
+        )
+    store = Store(database)
     options = {"concurrency": workers, "filters": filters or [], "tags": tags or []}
     if repeat is not None:
         options["repeat"] = repeat

@@ -147,7 +147,12 @@ def comparison_view(comparison: Comparison, *, title: str) -> RenderableType:
             )
         )
     flips = comparison.flips
-    for flip, style in (("pass→fail", "red"), ("pass→error", "magenta"), ("fail→pass", "green")):
+    for flip, style in (
+        ("pass→fail", "red"),
+        ("pass→error", "magenta"),
+        ("pass→flaky", "yellow"),
+        ("fail→pass", "green"),
+    ):
         rows = flips[flip]  # type: ignore[index]
         if rows:
             lines.append(Text(f"  {flip}: " + _names(rows), style=style))
@@ -250,11 +255,12 @@ def estimate_view(result: Estimate, *, mock: bool) -> RenderableType:
     )
     table.add_column("caller", no_wrap=True)
     table.add_column("model", overflow="fold")
-    for name in ("calls", "input tokens", "output tokens", "cost"):
+    for name in ("calls", "in tokens", "out tokens", "cost"):
         table.add_column(name, justify="right", no_wrap=True)
-    for (caller, model), m in sorted(result.lines.items()):
+    order = {caller: index for index, caller in enumerate(CALLER_NAMES)}
+    for (caller, model), m in sorted(result.lines.items(), key=lambda i: (order[i[0][0]], i[0])):
         table.add_row(
-            CALLER_NAMES.get(caller, caller),
+            caller.replace("_", " "),
             model,
             f"{m.calls:,}",
             f"{m.input_tokens:,}",
@@ -271,6 +277,7 @@ def estimate_view(result: Estimate, *, mock: bool) -> RenderableType:
         Text(cost_of(total), style="bold"),
     )
     note = Text(
+        "assistant: the prompt under test. "
         "Every conversation to max_turns, every answer to max_tokens "
         f"({DEFAULT_ANSWER_TOKENS:,} where unset), about 4 characters a token."
         + (" Under --mock nothing is spent; the cost is the real models'." if mock else ""),
