@@ -13,6 +13,7 @@ from prompttracker.estimate import DEFAULT_ANSWER_TOKENS, Estimate
 from prompttracker.evidence import Comparison, Evidence, RunComparison, VersionStats, points
 from prompttracker.messages import Metered, metered_total
 from prompttracker.report.summary import FULL_TABLE_LIMIT, borderless_table
+from prompttracker.report.transcript import usd
 from prompttracker.results import RunRecord, TestRunRow
 
 CALLER_NAMES = {
@@ -28,17 +29,6 @@ def percent(value: float | None) -> str:
 
 def interval(low: float, high: float) -> str:
     return f"{100 * low:.0f}–{100 * high:.0f}%"
-
-
-def usd(value: float | None) -> str:
-    """``$0.0123``, ``$1.24``; ``unknown`` when a price is missing (never $0 by default)."""
-    if value is None:
-        return "unknown"
-    if value == 0:
-        return "$0"
-    return (
-        f"${value:.2f}" if value >= 1 else f"${value:.4f}" if value >= 0.0001 else f"${value:.2g}"
-    )
 
 
 def cost_of(metered: Metered) -> str:
@@ -84,7 +74,7 @@ def repeats_view(evidence: Evidence) -> RenderableType:
             flaky = len(v.flaky)
             table.add_row(
                 Text(f"v{v.version}", style="bold"),
-                Text(f"all {len(v.rows)} rows", style="bold"),
+                Text(f"all {len(v.rows)} rows" if len(v.rows) > 1 else "1 row", style="bold"),
                 _passes(v.passes, v.trials, v.errors),
                 Text(percent(v.rate), style="bold"),
                 interval(*v.interval),
@@ -132,7 +122,11 @@ def comparison_view(comparison: Comparison, *, title: str) -> RenderableType:
         else:
             verdict = ("no clear difference: the interval includes 0", "dim")
         if difference.low == difference.high == 0:
-            how = f"every one of {difference.rows} rows has the same pass rate in both"
+            how = (
+                "the row has the same pass rate in both"
+                if difference.rows == 1
+                else f"each of the {difference.rows} rows has the same pass rate in both"
+            )
             verdict = ("no difference", "dim")
         else:
             how = (

@@ -36,6 +36,18 @@ def format_score(score: float | None) -> str:
     return f"{score:.1f}".removesuffix(".0")
 
 
+def usd(value: float | None) -> str:
+    """``$1.24``, ``$0.0123``, ``$0.000036``; ``unknown`` when a price is missing (never $0
+    in its place)."""
+    if value is None:
+        return "unknown"
+    if value >= 1:
+        return f"${value:.2f}"
+    if value >= 0.0001 or value == 0:
+        return f"${value:.4f}".rstrip("0").rstrip(".")
+    return f"${value:.2g}" if value < 1e-7 else f"${value:.7f}".rstrip("0")
+
+
 def format_seconds(milliseconds: float) -> str:
     """``0.4s``, ``12.0s``, ``2m 05s``."""
     seconds = max(milliseconds, 0.0) / 1000
@@ -113,9 +125,14 @@ def _message_panel(message: Message, single_turn: bool, assistant_label: str) ->
 
 
 def _message_stats(message: Message) -> Text | None:
+    """Tokens, cost and time of the call that wrote the message (the simulated user's for a
+    user message it wrote)."""
     stats = []
     if message.usage and message.usage.total_tokens:
-        stats.append(f"{message.usage.total_tokens} tokens")
+        who = "simulated user: " if message.role == "user" else ""
+        stats.append(f"{who}{message.usage.total_tokens} tokens")
+    if message.cost_usd:
+        stats.append(usd(message.cost_usd))
     if message.latency_ms:
         stats.append(format_seconds(message.latency_ms))
     return Text(" · ".join(stats), style="dim") if stats else None
