@@ -37,8 +37,24 @@ Verdict = Literal["passed", "failed", "flaky", "error"]
 SIGN_TEST_ALPHA = 0.05
 
 
+class _PassRate:
+    """The pass rate of ``passes`` out of ``trials`` (plays with a verdict), and its interval."""
+
+    passes: int
+    trials: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.passes / self.trials if self.trials else None
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95% Wilson (for a version: over every play with a verdict, taken as independent)."""
+        return wilson_interval(self.passes, self.trials)
+
+
 @dataclass(frozen=True)
-class RowStats:
+class RowStats(_PassRate):
     """One test × version × row over its plays (one per repeat)."""
 
     prompt_slug: str
@@ -59,14 +75,6 @@ class RowStats:
     def trials(self) -> int:
         """Plays that gave a verdict (errors are not evidence about the prompt)."""
         return self.passes + self.failures
-
-    @property
-    def rate(self) -> float | None:
-        return self.passes / self.trials if self.trials else None
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.passes, self.trials)
 
     @property
     def flaky(self) -> bool:
@@ -113,7 +121,7 @@ class RowStats:
 
 
 @dataclass(frozen=True)
-class VersionStats:
+class VersionStats(_PassRate):
     """One test × version over its rows."""
 
     prompt_slug: str
@@ -142,15 +150,6 @@ class VersionStats:
     @property
     def errors(self) -> int:
         return sum(r.errors for r in self.rows)
-
-    @property
-    def rate(self) -> float | None:
-        return self.passes / self.trials if self.trials else None
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        """Wilson over every play that gave a verdict (plays taken as independent)."""
-        return wilson_interval(self.passes, self.trials)
 
     @property
     def pass_hat_k(self) -> float | None:

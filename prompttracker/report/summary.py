@@ -25,6 +25,7 @@ RUN_STATUS_STYLES = {
     "running": "yellow",
     "interrupted": "yellow",
     "failed": "red",
+    "budget": "yellow",
 }
 
 

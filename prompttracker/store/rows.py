@@ -188,57 +188,48 @@ def outcome_from_rows(
 ) -> TestRunOutcome:
     metadata = json.loads(row["metadata"]) if row["metadata"] else {}
     return TestRunOutcome(
-        test_name=row["test_name"],
-        prompt_slug=row["prompt_slug"],
+        **_test_run_fields(row),
         prompt_name=row["prompt_name"] or "",
-        version=row["version"],
-        version_hash=row["prompt_version_hash"],
-        dataset=row["dataset"],
-        row_name=row["row_name"],
-        repeat=row["repeat"],
-        repeats=row["repeats"],
         variables=json.loads(row["variables"]),
         model_config=ModelConfig.model_validate(json.loads(row["model_config"])),
         system_prompt=row["rendered_system_prompt"] or "",
         user_prompt=row["rendered_user_prompt"] or "",
-        status=row["status"],
         error=row["error"],
         conversation=_conversation(metadata, messages),
         evaluations=tuple(_evaluation(e) for e in evaluations),
-        started_at=datetime.fromisoformat(row["started_at"]),
-        finished_at=datetime.fromisoformat(row["finished_at"]),
-        mock=bool(row["mock"]),
-        metered=metered_from_json(row["usage"]),
-        cost_usd=row["cost_usd"],
     )
+
+
+def _test_run_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """What a whole outcome and a summary line both read from a ``test_runs`` row."""
+    return {
+        "test_name": row["test_name"],
+        "prompt_slug": row["prompt_slug"],
+        "version": row["version"],
+        "version_hash": row["prompt_version_hash"],
+        "dataset": row["dataset"],
+        "row_name": row["row_name"],
+        "repeat": row["repeat"],
+        "repeats": row["repeats"],
+        "status": row["status"],
+        "started_at": datetime.fromisoformat(row["started_at"]),
+        "finished_at": datetime.fromisoformat(row["finished_at"]),
+        "mock": bool(row["mock"]),
+        "metered": metered_from_json(row["usage"]),
+        "cost_usd": row["cost_usd"],
+    }
 
 
 def summary_from_row(row: dict[str, Any], scores: dict[str, float | None]) -> TestRunSummary:
     """A ``test_runs`` row (with ``turn_count``) and its evaluators' scores as a summary line."""
-    metered = metered_from_json(row["usage"])
     has_tokens = row["input_tokens"] is not None
-    started = datetime.fromisoformat(row["started_at"])
-    finished = datetime.fromisoformat(row["finished_at"])
     return TestRunSummary(
-        test_name=row["test_name"],
-        prompt_slug=row["prompt_slug"],
-        version=row["version"],
-        version_hash=row["prompt_version_hash"],
-        dataset=row["dataset"],
-        row_name=row["row_name"],
-        repeat=row["repeat"],
-        repeats=row["repeats"],
-        status=row["status"],
+        **_test_run_fields(row),
         score=row["score"],
         scores=scores,
         turn_count=row["turn_count"],
         total_tokens=row["input_tokens"] + row["output_tokens"] if has_tokens else None,
-        metered=metered,
-        cost_usd=row["cost_usd"],
         duration_ms=row["duration_ms"],
-        started_at=started,
-        finished_at=finished,
-        mock=bool(row["mock"]),
     )
 
 
