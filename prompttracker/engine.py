@@ -68,13 +68,57 @@ class RunReport:
         return self.not_started > 0
 
 
+@dataclass(frozen=True)
+class Shard:
+    """``--shard I/N``: the I-th of N parts of a plan (1-based)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, _, count = text.partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            shard = None
+        if shard is None or not 1 <= shard.index <= shard.count:
+            raise ConfigError(
+                f"--shard {text!r} is not I/N with 1 ≤ I ≤ N",
+                hint="for example --shard 2/4: the second of four parts",
+            )
+        return shard
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def holds(self, planned: PlannedRun) -> bool:
+        """Whether this shard plays ``planned``: by its row, so a row's repeats stay together,
+        and by a hash, so every machine cuts the plan the same way."""
+        return int(planned.row_key, 16) % self.count == self.index - 1
+
+    def cut(self, planned: list[PlannedRun]) -> list[PlannedRun]:
+        """This shard's part of the whole plan, in plan order."""
+        return [p for p in planned if self.holds(p)]
+
+
+def plan_hash(planned: list[PlannedRun]) -> str:
+    """The identity of a whole plan (its keys in order): shards of one plan share it."""
+    from prompttracker.runner import digest
+
+    return digest(*(p.key for p in planned))
+
+
 def plan(
     project: Project, selection: Selection = Selection(), *, repeat: int | None = None
 ) -> list[PlannedRun]:
     """Every enabled, selected test × version × row × repeat, in file order.
 
     A row's repeats are consecutive. ``repeat`` (``--repeat``) overrides each test's own.
+    A shard is cut from this whole plan (``Shard.cut``).
     """
+    from prompttracker.store.rows import version_hash
+
     planned = []
     for slug, prompt in project.prompts.items():
         for test in prompt.tests:
@@ -83,10 +127,20 @@ def plan(
             dataset = project.datasets[test.dataset]
             repeats = repeat or test.repeat
             for version in project.versions_for(prompt, test):
+                content = version_hash(slug, version)
                 for row in dataset.rows:
                     planned += [
                         PlannedRun(
-                            slug, prompt, test, version, test.dataset, dataset, row, n, repeats
+                            slug,
+                            prompt,
+                            test,
+                            version,
+                            test.dataset,
+                            dataset,
+                            row,
+                            n,
+                            repeats,
+                            content,
                         )
                         for n in range(repeats)
                     ]
@@ -159,6 +213,8 @@ async def execute(
     on_result: Callable[[TestRunOutcome], None] = lambda outcome: None,
     keep: Callable[[TestRunOutcome], bool] = lambda outcome: True,
     max_cost_usd: float | None = None,
+    plan_hash: str | None = None,
+    shard: Shard | None = None,
 ) -> RunReport:
     """Play every planned run with at most ``concurrency`` at once, through one call layer.
 
@@ -178,7 +234,13 @@ async def execute(
     calls = CallLayer(project.settings, concurrency=concurrency, max_cost_usd=max_cost_usd)
     pricing = calls.pricer.source()
     run = store.start_run(
-        mock=mock, project_root=str(project.root), options=options, pricing=pricing
+        mock=mock,
+        project_root=str(project.root),
+        options=options,
+        pricing=pricing,
+        plan=[(p.key, p.label) for p in planned],
+        plan_hash=plan_hash,
+        shard=str(shard) if shard else None,
     )
     report = RunReport(run=run, pricing=pricing)
     _notify(on_start, run, report)
@@ -199,7 +261,7 @@ async def execute(
                     report.outcomes.append(outcome if keep(outcome) else outcome.summary())
                     _notify(on_result, outcome, report)
 
-            slots = min(concurrency, len(planned))
+            slots = min(concurrency, len(planned))  # none for an empty shard
             workers.extend(asyncio.create_task(work()) for _ in range(slots))
             try:
                 await asyncio.gather(*workers)

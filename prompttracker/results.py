@@ -50,6 +50,7 @@ class TestRunOutcome(Value):
     prompt_name: str
     version: int
     version_hash: str = ""
+    plan_key: str = ""  # the planned test run's stable identity (``PlannedRun.key``)
     dataset: str
     row_name: str
     repeat: int = 0  # which play of the row (0 first), out of ``repeats``
@@ -114,6 +115,7 @@ class TestRunOutcome(Value):
             prompt_slug=self.prompt_slug,
             version=self.version,
             version_hash=self.version_hash,
+            plan_key=self.plan_key,
             dataset=self.dataset,
             row_name=self.row_name,
             repeat=self.repeat,
@@ -144,6 +146,7 @@ class TestRunSummary(Value):
     prompt_slug: str
     version: int
     version_hash: str = ""
+    plan_key: str = ""
     dataset: str = ""
     row_name: str
     repeat: int = 0
@@ -191,6 +194,8 @@ class RunRecord(Value):
     project_root: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
     pricing: dict[str, Any] = Field(default_factory=dict)  # price library version, overrides
+    plan_hash: str | None = None  # the whole plan's identity (shards of one plan share it)
+    shard: str | None = None  # "I/N" when the run played one shard of the plan
     total: int = 0
     passed: int = 0
     failed: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,15 @@ from prompttracker.store.rows import version_hash
 from prompttracker.templating import render
 
 
+def digest(*parts: str) -> str:
+    """A short stable id of ``parts`` (sha256, length-prefixed parts, 16 hex digits)."""
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode()
+        h.update(f"{len(data)}:".encode() + data)
+    return h.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     """One test × prompt version × dataset row, before it runs."""
@@ -40,6 +50,21 @@ class PlannedRun:
     row: DatasetRow
     repeat: int = 0  # which play of the row (0 first) …
     repeats: int = 1  # … out of how many
+    version_hash: str = ""  # the content hash of ``version`` (``store.rows.version_hash``)
+
+    @property
+    def row_key(self) -> str:
+        """The test × version content × row, the same on every machine: shards keep a row's
+        repeats together by it."""
+        return digest(
+            self.prompt_slug, self.test.name, self.version_hash, self.dataset_name, self.row.name
+        )
+
+    @property
+    def key(self) -> str:
+        """This planned test run's identity, the same on every machine and in every run of the
+        same files: resume, shards and cassettes find it by this key."""
+        return digest(self.row_key, str(self.repeat))
 
     @property
     def label(self) -> str:
@@ -74,7 +99,8 @@ class PromptVersionRunner:
             "prompt_slug": planned.prompt_slug,
             "prompt_name": planned.prompt.name,
             "version": version.version,
-            "version_hash": version_hash(planned.prompt_slug, version),
+            "version_hash": planned.version_hash or version_hash(planned.prompt_slug, version),
+            "plan_key": planned.key,
             "dataset": planned.dataset_name,
             "row_name": row.name,
             "repeat": planned.repeat,

@@ -157,3 +157,23 @@ def m002_repeats_and_metering(db: Database) -> None:
     db.table("evaluations").add_column("input_tokens", int)
     db.table("evaluations").add_column("output_tokens", int)
     db.table("evaluations").add_column("cost_usd", float)
+
+
+@migrations()
+def m003_plans(db: Database) -> None:
+    """What each run planned, so a run can be resumed and shards of one plan merged.
+
+    ``runs.plan_hash`` identifies the whole plan (every shard of it shares the hash),
+    ``runs.shard`` is ``I/N`` for a shard; ``run_plan`` lists the planned test runs of the run
+    (a shard's own part) by their stable key, and ``test_runs.plan_key`` ties each finished
+    test run to its line of the plan.
+    """
+    db.table("runs").add_column("plan_hash", str)
+    db.table("runs").add_column("shard", str)
+    db.table("test_runs").add_column("plan_key", str)
+    db.table("run_plan").create(
+        {"run_id": str, "position": int, "plan_key": str, "label": str},
+        pk=("run_id", "position"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("test_runs").create_index(["run_id", "plan_key"])

@@ -112,6 +112,9 @@ class Store:
         project_root: str,
         options: dict[str, Any],
         pricing: dict[str, Any] | None = None,
+        plan: Sequence[tuple[str, str]] = (),
+        plan_hash: str | None = None,
+        shard: str | None = None,
     ) -> RunRecord:
         """Record a new run as ``running`` and return it.
 
@@ -133,10 +136,17 @@ class Store:
             "failed": 0,
             "errored": 0,
             "pricing": to_json(pricing) if pricing is not None else None,
+            "plan_hash": plan_hash,
+            "shard": shard,
         }
+        planned = [
+            {"run_id": run_id, "position": i, "plan_key": key, "label": label}
+            for i, (key, label) in enumerate(plan)
+        ]
         try:
             with self._transaction() as connection:
                 _insert_rows(connection, "runs", [row])
+                _insert_rows(connection, "run_plan", planned)
         except sqlite3.Error as exc:
             raise unusable_database(self.path, exc) from None
         return self.get_run(run_id)
@@ -377,6 +387,8 @@ def _run_record(db: Database, row: dict[str, Any]) -> RunRecord:
         project_root=row["project_root"] or "",
         options=json.loads(row["options"]) if row["options"] else {},
         pricing=json.loads(row["pricing"]) if row.get("pricing") else {},
+        plan_hash=row.get("plan_hash"),
+        shard=row.get("shard"),
         **_counts(db, row["id"]),
     )
 
