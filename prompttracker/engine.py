@@ -102,6 +102,79 @@ class Shard:
         return [p for p in planned if self.holds(p)]
 
 
+@dataclass(frozen=True)
+class Resumption:
+    """What ``--resume`` plays: the stored run, its whole plan, and what it has not finished."""
+
+    run: RunRecord
+    whole: list[PlannedRun]  # the plan the run was cut from (all shards)
+    shard: Shard | None
+    remaining: list[PlannedRun]  # in plan order
+    finished: int  # test runs already stored and kept
+
+
+def plan_resumption(
+    project: Project, store: Store, run_id: str, *, retry_errors: bool = False
+) -> Resumption:
+    """Re-plan a stored run with the selection it was started with, check that the project's
+    files still give the same plan, and list what it has not finished (``retry_errors``: and
+    what ended ``error``; their stored results are for the caller to remove, with
+    ``Store.delete_errored``, once the run can start). Nothing is written here.
+
+    A changed plan is refused, saying which planned test runs differ: the results would not
+    belong together.
+    """
+    run = store.latest_run() if run_id == "latest" else store.get_run(run_id)
+    if run is None:
+        raise ConfigError(f"--resume latest: {store.path} has no run", hint="run pt run-tests")
+    stored_plan = store.run_plan(run.id)
+    if not stored_plan:
+        raise ConfigError(
+            f"run {run.id} has no stored plan (it was made before pt stored plans)",
+            hint="start a new run",
+        )
+    options = run.options
+    selection = Selection(tuple(options.get("filters") or ()), tuple(options.get("tags") or ()))
+    whole = plan(project, selection, repeat=options.get("repeat"))
+    shard = Shard.parse(run.shard) if run.shard else None
+    planned = shard.cut(whole) if shard else whole
+    _check_same_plan(run.id, stored_plan, planned)
+    done = store.finished_plan_keys(run.id, errors=not retry_errors)
+    return Resumption(
+        run=run,
+        whole=whole,
+        shard=shard,
+        remaining=[p for p in planned if p.key not in done],
+        finished=len(done),
+    )
+
+
+def _check_same_plan(run_id: str, stored: list[tuple[str, str]], planned: list[PlannedRun]) -> None:
+    now = {p.key: p.label for p in planned}
+    before = dict(stored)
+    added = [label for key, label in now.items() if key not in before]
+    removed = [label for key, label in before.items() if key not in now]
+    if not added and not removed:
+        return
+    parts = []
+    for what, labels in (
+        ("planned now, not in the run", added),
+        ("in the run, not planned now", removed),
+    ):
+        if labels:
+            shown = "; ".join(labels[:3]) + (
+                f" and {len(labels) - 3} more" if len(labels) > 3 else ""
+            )
+            parts.append(f"{what}: {shown}")
+    raise ConfigError(
+        f"cannot resume run {run_id}: the project's files no longer give its plan ("
+        + " — ".join(parts)
+        + ")",
+        hint="a prompt version, row or test changed since the run (a changed version is a "
+        "new test run); start a new run, or undo the change to resume",
+    )
+
+
 def plan_hash(planned: list[PlannedRun]) -> str:
     """The identity of a whole plan (its keys in order): shards of one plan share it."""
     from prompttracker.runner import digest
@@ -215,6 +288,7 @@ async def execute(
     max_cost_usd: float | None = None,
     plan_hash: str | None = None,
     shard: Shard | None = None,
+    resume: str | None = None,
 ) -> RunReport:
     """Play every planned run with at most ``concurrency`` at once, through one call layer.
 
@@ -230,17 +304,24 @@ async def execute(
     With ``max_cost_usd``, no test run starts once the run's metered cost reaches it; those in
     flight finish and are stored, the run is marked ``budget`` and the report counts what was
     ``not_started``.
+
+    With ``resume`` (a stored run's id), ``planned`` is what that run has not finished: it is
+    played into the same run, which is marked ``running`` again.
     """
     calls = CallLayer(project.settings, concurrency=concurrency, max_cost_usd=max_cost_usd)
     pricing = calls.pricer.source()
-    run = store.start_run(
-        mock=mock,
-        project_root=str(project.root),
-        options=options,
-        pricing=pricing,
-        plan=[(p.key, p.label) for p in planned],
-        plan_hash=plan_hash,
-        shard=str(shard) if shard else None,
+    run = (
+        store.reopen_run(resume)
+        if resume
+        else store.start_run(
+            mock=mock,
+            project_root=str(project.root),
+            options=options,
+            pricing=pricing,
+            plan=[(p.key, p.label) for p in planned],
+            plan_hash=plan_hash,
+            shard=str(shard) if shard else None,
+        )
     )
     report = RunReport(run=run, pricing=pricing)
     _notify(on_start, run, report)

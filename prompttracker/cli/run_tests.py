@@ -28,7 +28,7 @@ from prompttracker.errors import ConfigError
 
 if TYPE_CHECKING:
     from prompttracker.config.loader import Project
-    from prompttracker.engine import RunReport
+    from prompttracker.engine import Resumption, RunReport
     from prompttracker.estimate import Estimate
     from prompttracker.evidence import Evidence
     from prompttracker.results import RunRecord, TestRunOutcome, TestRunSummary
@@ -120,6 +120,18 @@ def run_tests(
         bool,
         typer.Option("--json", help="Print the results as JSON on stdout (the rest on stderr)."),
     ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_ID|latest",
+            help="Play what a stored run has not finished, into that run, with its plan.",
+        ),
+    ] = None,
+    retry_errors: Annotated[
+        bool,
+        typer.Option("--retry-errors", help="With --resume: also replay what ended in error."),
+    ] = False,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -143,11 +155,18 @@ def run_tests(
             "--fail-on-regression needs a baseline to compare with",
             hint="add --baseline RUN_ID (see `pt runs list`) or --baseline latest",
         )
+    _check_resume_options(resume, retry_errors, filters, tags, repeat, shard)
     part = Shard.parse(shard) if shard else None
     loaded = load_project(project)
     selection = Selection(tuple(filters or ()), tuple(tags or ()))
-    whole = plan(loaded, selection, repeat=repeat)
-    planned = part.cut(whole) if part else whole
+    resumed: Resumption | None = None
+    if resume is not None:
+        resumed = _resumption(loaded, db_path(project, db), resume, retry_errors=retry_errors)
+        whole, part, planned = resumed.whole, resumed.shard, resumed.remaining
+        mock = resumed.run.mock
+    else:
+        whole = plan(loaded, selection, repeat=repeat)
+        planned = part.cut(whole) if part else whole
     out = err_console if as_json else console
     if estimate_only or max_cost is not None:
         worst = _estimate(loaded, planned, max_cost=max_cost)
@@ -173,6 +192,8 @@ def run_tests(
         options["shard"] = str(part)
     try:
         reference = _baseline(store, baseline, mock=mock, options=options)
+        if resumed is not None and retry_errors:
+            store.delete_errored(resumed.run.id)  # their replays take their place
     except BaseException:
         store.close()
         raise
@@ -193,7 +214,12 @@ def run_tests(
     def started(run: RunRecord) -> None:
         current.append(run)
         progress.console.print(
-            f"Run [bold]{run.id}[/]: {len(planned)} test runs, concurrency {workers}"
+            (
+                f"Resuming run [bold]{run.id}[/]: {resumed.finished} finished, "
+                f"{len(planned)} to play, concurrency {workers}"
+                if resumed
+                else f"Run [bold]{run.id}[/]: {len(planned)} test runs, concurrency {workers}"
+            )
             + (f" · shard {part} of {len(whole)}" if part else "")
             + (" · [magenta]MOCK[/] (no API calls)" if mock else "")
         )
@@ -223,6 +249,7 @@ def run_tests(
                     max_cost_usd=max_cost,
                     plan_hash=plan_hash(whole),
                     shard=part,
+                    resume=resumed.run.id if resumed else None,
                 )
             )
     except (KeyboardInterrupt, _Terminated) as exc:
@@ -234,6 +261,10 @@ def run_tests(
                 f"see `pt runs show {run.id}`."
             )
         raise typer.Exit(code) from None
+        if resumed is not None and report.store_error is None:  # cover the whole run
+            played = {o.plan_key for o in report.outcomes}
+            earlier = [o for o in store.load_rows(report.run.id) if o.plan_key not in played]
+            report.outcomes[:0] = earlier
     finally:
         store.close()
     evidence = Evidence.of(report.outcomes)
@@ -255,6 +286,50 @@ def run_tests(
 
 
 BUDGET_EXIT_CODE = 5
+
+
+def _check_resume_options(
+    resume: str | None,
+    retry_errors: bool,
+    filters: list[str] | None,
+    tags: list[str] | None,
+    repeat: int | None,
+    shard: str | None,
+) -> None:
+    """--resume plays the stored run's own selection: options that would change it clash."""
+    if retry_errors and resume is None:
+        raise ConfigError(
+            "--retry-errors replays the errors of a stored run",
+            hint="add --resume RUN_ID (see `pt runs list`) or --resume latest",
+        )
+    given = [
+        name
+        for name, value in (
+            ("--filter", filters),
+            ("--tag", tags),
+            ("--repeat", repeat),
+            ("--shard", shard),
+        )
+        if value
+    ]
+    if resume is not None and given:
+        raise ConfigError(
+            f"--resume plays the stored run's own plan; {', '.join(given)} would change it",
+            hint=f"drop {', '.join(given)}, or start a new run without --resume",
+        )
+
+
+def _resumption(project: Project, database: Path, resume: str, *, retry_errors: bool) -> Resumption:
+    from prompttracker.engine import plan_resumption
+    from prompttracker.store.store import Store
+
+    if not database.exists():
+        raise ConfigError(
+            f"--resume {resume}: there is no results database at {database}",
+            hint="point --db at the database that holds the run",
+        )
+    with Store(database) as store:
+        return plan_resumption(project, store, resume, retry_errors=retry_errors)
 
 
 def _exit_code(report: RunReport, evidence: Evidence, *, gate: bool) -> int:

@@ -21,7 +21,13 @@ from sqlite_utils import Database
 
 from prompttracker.config.models import PromptVersion
 from prompttracker.errors import ConfigError
-from prompttracker.results import RunRecord, RunStatus, TestRunOutcome, TestRunSummary
+from prompttracker.results import (
+    RunRecord,
+    RunStatus,
+    TestRunOutcome,
+    TestRunRow,
+    TestRunSummary,
+)
 from prompttracker.store.migrations import migrations
 from prompttracker.store.rows import (
     evaluation_rows,
@@ -151,6 +157,59 @@ class Store:
             raise unusable_database(self.path, exc) from None
         return self.get_run(run_id)
 
+    def reopen_run(self, run_id: str) -> RunRecord:
+        """Mark a stored run ``running`` again, to play what it has not finished (resume)."""
+        with self._transaction() as connection:
+            self._require_run(run_id)
+            connection.execute(
+                "update runs set status = 'running', finished_at = null where id = ?", [run_id]
+            )
+        return self.get_run(run_id)
+
+    def run_plan(self, run_id: str) -> list[tuple[str, str]]:
+        """The run's planned test runs as (plan key, label), in plan order."""
+        rows = self.db.conn.execute(
+            "select plan_key, label from run_plan where run_id = ? order by position", [run_id]
+        )
+        return [(key, label) for key, label in rows]
+
+    def finished_plan_keys(self, run_id: str, *, errors: bool = True) -> set[str]:
+        """Plan keys of the run's finished test runs (``errors=False``: not those that ended
+        ``error``, which ``--retry-errors`` plays again)."""
+        sql = "select plan_key from test_runs where run_id = ? and plan_key is not null"
+        if not errors:
+            sql += " and status != 'error'"
+        return {key for (key,) in self.db.conn.execute(sql, [run_id])}
+
+    def delete_errored(self, run_id: str) -> int:
+        """Remove the run's test runs that ended ``error`` (and what hangs off them), so that
+        replaying them leaves one result per planned test run. Returns how many."""
+        errored = "select id from test_runs where run_id = ? and status = 'error'"
+        with self._transaction() as connection:
+            for table in ("evaluations", "messages", "llm_responses"):
+                connection.execute(
+                    f"delete from {table} where test_run_id in ({errored})", [run_id]
+                )
+            cursor = connection.execute(
+                "delete from test_runs where run_id = ? and status = 'error'", [run_id]
+            )
+        return cursor.rowcount
+
+    def latest_run(self) -> RunRecord | None:
+        """The newest run, whatever its status."""
+        row = next(
+            iter(self.db.query("select * from runs order by started_at desc, rowid desc limit 1")),
+            None,
+        )
+        return _run_record(self.db, row) if row else None
+
+    def load_rows(self, run_id: str) -> list[TestRunRow]:
+        """Every test run of a run for the reports: summary lines for those that passed,
+        whole outcomes (conversation, evaluations) for the others."""
+        run_id = self._find_run(run_id)["id"]
+        outcomes = self._outcomes(run_id, not_passed=True)
+        return [outcomes.get(i) or summary for i, summary in self._summaries(run_id)]
+
     def record_test_run(
         self, run_id: str, outcome: TestRunOutcome, *, version: PromptVersion | None = None
     ) -> str:
@@ -220,7 +279,10 @@ class Store:
 
     def load_outcomes(self, run_id: str) -> list[TestRunOutcome]:
         """Rebuild every test run of a run, in the order they were recorded."""
-        run = self._find_run(run_id)
+        return list(self._outcomes(self._find_run(run_id)["id"]).values())
+
+    def _outcomes(self, run_id: str, *, not_passed: bool = False) -> dict[str, TestRunOutcome]:
+        """Whole outcomes by test run id, in the order recorded (``not_passed``: only those)."""
         rows = self.db.query(
             """
             select t.*, p.prompt_name, r.rendered_system_prompt, r.rendered_user_prompt,
@@ -228,24 +290,27 @@ class Store:
             from test_runs t
             join prompt_versions p on p.hash = t.prompt_version_hash
             left join llm_responses r on r.test_run_id = t.id
-            where t.run_id = ?
-            order by t.rowid
-            """,
-            [run["id"]],
+            where t.run_id = ?"""
+            + (" and t.status != 'passed'" if not_passed else "")
+            + " order by t.rowid",
+            [run_id],
         )
-        return [self._outcome(row) for row in rows]
+        return {row["id"]: self._outcome(row) for row in rows}
 
     def load_summaries(self, run_id: str) -> list[TestRunSummary]:
         """Every test run of a run as its summary line (no conversation): what comparisons
         and the gate need, in little memory."""
-        run = self._find_run(run_id)
+        return [summary for _, summary in self._summaries(self._find_run(run_id)["id"])]
+
+    def _summaries(self, run_id: str) -> list[tuple[str, TestRunSummary]]:
+        """(test run id, summary line) of every test run of a run, in the order stored."""
         scores: dict[str, dict[str, float | None]] = {}
         for e in self.db.query(
             """
             select e.test_run_id, e.evaluator, e.score, e.error from evaluations e
             join test_runs t on t.id = e.test_run_id where t.run_id = ? order by e.position
             """,
-            [run["id"]],
+            [run_id],
         ):
             scores.setdefault(e["test_run_id"], {})[e["evaluator"]] = (
                 None if e["error"] else e["score"]
@@ -256,9 +321,9 @@ class Store:
             from test_runs t left join llm_responses r on r.test_run_id = t.id
             where t.run_id = ? order by t.rowid
             """,
-            [run["id"]],
+            [run_id],
         )
-        return [summary_from_row(row, scores.get(row["id"], {})) for row in rows]
+        return [(row["id"], summary_from_row(row, scores.get(row["id"], {}))) for row in rows]
 
     def latest_completed_run(
         self, *, mock: bool, options: dict[str, Any], before: str | None = None
