@@ -22,6 +22,7 @@ from prompttracker.store.store import Store
 from prompttracker.store.writer import StoreWriter
 
 if TYPE_CHECKING:
+    from prompttracker.llm.cassettes import Cassettes
     from prompttracker.llm.endpoint import EndpointStats
 
 T = TypeVar("T")
@@ -250,8 +251,10 @@ def required_configs(project: Project, planned: list[PlannedRun]) -> list[tuple[
     return list(unique.values())
 
 
-def preflight(project: Project, planned: list[PlannedRun], *, mock: bool) -> None:
-    """Stop before any call when a route is not available or a key is missing."""
+def preflight(
+    project: Project, planned: list[PlannedRun], *, mock: bool, keys: bool = True
+) -> None:
+    """Stop before any call when a route is not available or (``keys``) a key is missing."""
     from prompttracker.llm.clients import require_api_key
     from prompttracker.llm.router import effective_config, session_class
 
@@ -263,7 +266,7 @@ def preflight(project: Project, planned: list[PlannedRun], *, mock: bool) -> Non
             users = users_by_provider.setdefault(effective.provider, [])
             if user not in users:
                 users.append(user)
-    for provider, users in users_by_provider.items():
+    for provider, users in users_by_provider.items() if keys else ():
         try:
             require_api_key(project.settings, provider)
         except RunStartError as exc:
@@ -289,6 +292,7 @@ async def execute(
     plan_hash: str | None = None,
     shard: Shard | None = None,
     resume: str | None = None,
+    cassettes: Cassettes | None = None,
 ) -> RunReport:
     """Play every planned run with at most ``concurrency`` at once, through one call layer.
 
@@ -308,7 +312,12 @@ async def execute(
     With ``resume`` (a stored run's id), ``planned`` is what that run has not finished: it is
     played into the same run, which is marked ``running`` again.
     """
-    calls = CallLayer(project.settings, concurrency=concurrency, max_cost_usd=max_cost_usd)
+    calls = CallLayer(
+        project.settings,
+        concurrency=concurrency,
+        max_cost_usd=max_cost_usd,
+        cassettes=cassettes,
+    )
     pricing = calls.pricer.source()
     run = (
         store.reopen_run(resume)

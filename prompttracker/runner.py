@@ -113,7 +113,7 @@ class PromptVersionRunner:
         system_prompt = render(version.system_prompt, variables)
         user_prompt = render(version.user_prompt, variables)
         outcome |= {"system_prompt": system_prompt, "user_prompt": user_prompt}
-        with self.calls.metering() as meter:
+        with self.calls.metering() as meter, self.calls.cassette(planned):
             played = await self._play(planned, config, system_prompt, user_prompt)
         return TestRunOutcome(
             **outcome,

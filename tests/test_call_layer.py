@@ -63,9 +63,9 @@ async def test_a_run_opens_one_client_and_one_pool_per_endpoint(
     built: list[Any] = []
     original = clients.openai_client
 
-    def counting_factory(settings: Settings, http_client: Any = None) -> Any:
+    def counting_factory(settings: Settings, http_client: Any = None, **options: Any) -> Any:
         built.append(http_client)
-        return original(settings, http_client)
+        return original(settings, http_client, **options)
 
     monkeypatch.setattr(clients, "openai_client", counting_factory)
     with LoopbackServer(answer_everything) as server:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from prompttracker.engine import Resumption, RunReport
     from prompttracker.estimate import Estimate
     from prompttracker.evidence import Evidence
+    from prompttracker.llm.cassettes import Cassettes
     from prompttracker.results import RunRecord, TestRunOutcome, TestRunSummary
     from prompttracker.runner import PlannedRun
     from prompttracker.store.store import Store
@@ -132,6 +133,30 @@ def run_tests(
         bool,
         typer.Option("--retry-errors", help="With --resume: also replay what ended in error."),
     ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            metavar="DIR",
+            file_okay=False,
+            help="Write every LLM call of the run to cassettes in DIR (one file per test run).",
+        ),
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay",
+            metavar="DIR",
+            file_okay=False,
+            help="Answer every LLM call from the cassettes in DIR: no network, no key.",
+        ),
+    ] = None,
+    record_missing: Annotated[
+        bool,
+        typer.Option(
+            "--record-missing", help="With --replay: call the real API for what is not recorded."
+        ),
+    ] = False,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -175,7 +200,8 @@ def run_tests(
             if as_json:
                 typer.echo(json.dumps(estimate_document(worst), indent=2))
             raise typer.Exit(0)
-    preflight(loaded, planned, mock=mock)
+    tapes = _cassettes(loaded, planned, record, replay, record_missing, mock=mock)
+    preflight(loaded, planned, mock=mock, keys=tapes is None or tapes.needs_keys)
     workers = concurrency or loaded.settings.concurrency
     database = db_path(project, db)
     if baseline is not None and not database.exists():
@@ -190,6 +216,8 @@ def run_tests(
         options["repeat"] = repeat
     if part is not None:
         options["shard"] = str(part)
+    if tapes is not None:
+        options["cassettes"] = {"mode": tapes.mode, "directory": str(tapes.directory)}
     try:
         reference = _baseline(store, baseline, mock=mock, options=options)
         if resumed is not None and retry_errors:
@@ -222,6 +250,8 @@ def run_tests(
             )
             + (f" · shard {part} of {len(whole)}" if part else "")
             + (" · [magenta]MOCK[/] (no API calls)" if mock else "")
+            + (f" · [magenta]REPLAY[/] from {replay}" if replay else "")
+            + (f" · recording to {record}" if record else "")
         )
 
     def finished(outcome: TestRunOutcome) -> None:
@@ -250,6 +280,7 @@ def run_tests(
                     plan_hash=plan_hash(whole),
                     shard=part,
                     resume=resumed.run.id if resumed else None,
+                    cassettes=tapes,
                 )
             )
     except (KeyboardInterrupt, _Terminated) as exc:
@@ -286,6 +317,45 @@ def run_tests(
 
 
 BUDGET_EXIT_CODE = 5
+
+
+def _cassettes(
+    project: Project,
+    planned: list[PlannedRun],
+    record: Path | None,
+    replay: Path | None,
+    record_missing: bool,
+    *,
+    mock: bool,
+) -> Cassettes | None:
+    """The run's cassettes for --record / --replay [--record-missing], checked before any call."""
+    from prompttracker.llm.cassettes import Cassettes
+
+    clash = (
+        "--record and --replay"
+        if record and replay
+        else "--record-missing without --replay"
+        if record_missing and not replay
+        else "--mock with cassettes"
+        if mock and (record or replay)
+        else None
+    )
+    if clash:
+        raise ConfigError(
+            f"{clash}: pick one way to answer the calls",
+            hint="--record DIR calls the APIs and writes cassettes; --replay DIR answers from "
+            "them (add --record-missing to call the API for what is missing); --mock calls "
+            "nothing",
+        )
+    if record is None and replay is None:
+        return None
+    settings = project.settings
+    secrets = tuple(key for p in ("openai", "anthropic", "google") if (key := settings.api_key(p)))
+    if replay is not None:
+        mode = "replay+record" if record_missing else "replay"
+        return Cassettes(replay, mode, planned, secrets=secrets)
+    assert record is not None
+    return Cassettes(record, "record", planned, secrets=secrets)
 
 
 def _check_resume_options(

@@ -1,16 +1,20 @@
-"""``pt runs list|show|compare``: read stored runs and transcripts back, compare two runs."""
+"""``pt runs list|show|compare|merge``: read stored runs and transcripts back, compare two runs,
+merge the shards of one plan."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prompttracker.cli.common import DbOption, ProjectOption, console, db_path, handle_errors
-from prompttracker.cli.run_tests import Transcripts
+from prompttracker.cli.run_tests import BUDGET_EXIT_CODE, Transcripts
 from prompttracker.errors import ConfigError
+
+if TYPE_CHECKING:
+    from prompttracker.results import RunRecord, TestRunOutcome
 
 app = typer.Typer(help="Read stored runs and transcripts back.", no_args_is_help=True)
 
@@ -60,13 +64,22 @@ def show_run(
     transcripts: Annotated[
         Transcripts, typer.Option("--transcripts", help="Which transcripts to print.")
     ] = Transcripts.all,
+    exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--exit-code",
+            help="Exit like `pt run-tests` would have: 0 all passed, 1 a failure or error "
+            "(or no test run), 5 stopped by --max-cost.",
+        ),
+    ] = False,
+    junit_xml: Annotated[
+        Path | None,
+        typer.Option("--junit-xml", help="Write the run's JUnit XML report here.", dir_okay=False),
+    ] = None,
 ) -> None:
     """Print a stored run: its summary table, transcripts, repeats, comparisons and costs."""
     from prompttracker.evidence import Evidence
-    from prompttracker.messages import merge_metered
-    from prompttracker.report.evidence import comparisons_view, cost_line, repeats_view
-    from prompttracker.report.summary import summary_table, totals_line
-    from prompttracker.report.transcript import transcript_view
+    from prompttracker.report.junit import write_junit
 
     store = _open_store(project, db)
     try:
@@ -74,6 +87,54 @@ def show_run(
         outcomes = store.load_outcomes(run.id)
     finally:
         store.close()
+    _print_run(run, outcomes, transcripts)
+    if junit_xml is not None:
+        write_junit(outcomes, junit_xml, run=run, evidence=Evidence.of(outcomes))
+        console.print(f"JUnit report: {junit_xml}")
+    if exit_code:
+        raise typer.Exit(_run_exit_code(run, outcomes))
+
+
+@app.command("merge")
+@handle_errors
+def merge(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="The shards' databases (`pt run-tests --shard I/N --db FILE`), one shard each.",
+            dir_okay=False,
+        ),
+    ],
+    into: Annotated[
+        Path,
+        typer.Option(
+            "--into", help="Database to add the merged run to (created if missing).", dir_okay=False
+        ),
+    ],
+) -> None:
+    """Merge the shards of one plan, played into separate databases, into one run."""
+    from prompttracker.store.merge import merge_runs
+    from prompttracker.store.store import Store
+
+    run = merge_runs(sources, into)
+    with Store(into) as store:
+        outcomes = store.load_outcomes(run.id)
+    console.print(
+        f"Merged {len(run.options.get('merged_from', []))} shards of run plan {run.plan_hash} "
+        f"into [bold]{run.id}[/] in {into}: {run.total} test runs ({run.passed} passed, "
+        f"{run.failed} failed, {run.errored} error)"
+    )
+    _print_run(run, outcomes, Transcripts.none)
+
+
+def _print_run(run: RunRecord, outcomes: list[TestRunOutcome], transcripts: Transcripts) -> None:
+    """A stored run as `pt runs show` prints it."""
+    from prompttracker.evidence import Evidence
+    from prompttracker.messages import merge_metered
+    from prompttracker.report.evidence import comparisons_view, cost_line, repeats_view
+    from prompttracker.report.summary import summary_table, totals_line
+    from prompttracker.report.transcript import transcript_view
+
     console.print(summary_table(outcomes))
     for outcome in outcomes:
         if transcripts is Transcripts.all or (
@@ -88,6 +149,14 @@ def show_run(
     if metered:
         console.print(cost_line(metered, mock=run.mock, pricing=run.pricing))
     console.print(totals_line(outcomes, run))
+
+
+def _run_exit_code(run: RunRecord, outcomes: list[TestRunOutcome]) -> int:
+    """What `pt run-tests` exits with for this run: 5 for the budget, else 0 when it has test
+    runs and every one passed, else 1."""
+    if run.status == "budget":
+        return BUDGET_EXIT_CODE
+    return 0 if outcomes and all(o.status == "passed" for o in outcomes) else 1
 
 
 @app.command("compare")

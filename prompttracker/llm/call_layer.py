@@ -10,7 +10,8 @@ their client and never build or close one.
 This is the place for what concerns every call alike: requests are counted by caller at the
 endpoint, and every answer's tokens are metered and priced here (``record``), for the run, for
 the test run and for any narrower tally open around the call (``metering``), so no call goes
-uncounted. The budget (``max_cost_usd``) is checked here too; record/replay plugs in here next.
+uncounted. The budget (``max_cost_usd``) is checked here too, and the run's cassettes
+(``llm/cassettes.py``) record or replay every exchange at the endpoint.
 
 Importing this module imports no SDK and no HTTP library: clients are built on first use.
 """
@@ -18,7 +19,7 @@ Importing this module imports no SDK and no HTTP library: clients are built on f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     import openai
     from google import genai
 
+    from prompttracker.llm.cassettes import Cassettes
     from prompttracker.llm.endpoint import EndpointClient, EndpointStats
+    from prompttracker.runner import PlannedRun
 
 Caller = Literal["assistant", "simulated_user", "judge"]
 
@@ -84,8 +87,10 @@ class CallLayer:
         *,
         concurrency: int | None = None,
         max_cost_usd: float | None = None,
+        cassettes: Cassettes | None = None,
     ) -> None:
         self.settings = settings
+        self.cassettes = cassettes
         self.concurrency = concurrency or settings.concurrency
         self.pricer = Pricer(settings.prices)
         self.meter = Meter()  # the whole run
@@ -116,6 +121,10 @@ class CallLayer:
             yield meter
         finally:
             _tallies.reset(token)
+
+    def cassette(self, planned: PlannedRun) -> AbstractContextManager[object]:
+        """Record or replay the calls of ``planned`` made inside the block (when the run does)."""
+        return self.cassettes.playing(planned) if self.cassettes else nullcontext()
 
     @property
     def budget_reached(self) -> bool:
@@ -162,10 +171,13 @@ class CallLayer:
             return client
         if self._closed:
             raise RuntimeError("the call layer is closed: open a new one for another run")
+        from prompttracker.llm.cassettes import REPLAY_KEY
         from prompttracker.llm.clients import require_api_key
         from prompttracker.llm.endpoint import EndpointClient
 
-        require_api_key(self.settings, provider)
+        replaying = self.cassettes is not None and not self.cassettes.needs_keys
+        if not replaying:
+            require_api_key(self.settings, provider)
         options = self.settings.provider(provider)
         endpoint = EndpointClient(
             deadline_seconds=options.timeout_seconds,
@@ -173,7 +185,9 @@ class CallLayer:
             concurrency=self.concurrency,
             timeout=options.timeout_seconds,
         )
-        client = factory(self.settings, http_client=endpoint)
+        client = factory(
+            self.settings, http_client=endpoint, api_key=REPLAY_KEY if replaying else None
+        )
         self._endpoints[provider] = endpoint
         self._clients[provider] = client
         return client

@@ -43,22 +43,28 @@ def require_api_key(settings: Settings, provider: str) -> None:
     )
 
 
-def openai_client(settings: Settings, http_client: Any = None) -> openai.AsyncOpenAI:
+def openai_client(
+    settings: Settings, http_client: Any = None, *, api_key: str | None = None
+) -> openai.AsyncOpenAI:
     """An ``AsyncOpenAI`` client for the project's OpenAI (or OpenAI-compatible) endpoint.
 
-    ``http_client`` (an ``httpx2.AsyncClient``) is injectable for tests and proxies.
+    ``http_client`` (an ``httpx2.AsyncClient``) is injectable for tests and proxies;
+    ``api_key`` replaces the environment's (a replay sends nothing, so it needs none).
     """
     import openai
 
-    return openai.AsyncOpenAI(**_client_options(settings, "openai", http_client))
+    return openai.AsyncOpenAI(**_client_options(settings, "openai", http_client, api_key))
 
 
-def _client_options(settings: Settings, provider: str, http_client: Any) -> dict[str, Any]:
+def _client_options(
+    settings: Settings, provider: str, http_client: Any, api_key: str | None
+) -> dict[str, Any]:
     """The arguments the openai and anthropic clients share, from the provider's settings."""
-    require_api_key(settings, provider)
+    if api_key is None:
+        require_api_key(settings, provider)
     options = settings.provider(provider)
     return {
-        "api_key": settings.api_key(provider),
+        "api_key": api_key or settings.api_key(provider),
         "base_url": settings.base_url(provider),
         "timeout": options.timeout_seconds,
         "max_retries": options.max_retries,
@@ -197,7 +203,9 @@ def _one_line(text: str) -> str:
 # --- Anthropic and Google: optional SDKs (`pip install 'prompttracker[anthropic]'` / `[google]`)
 
 
-def anthropic_client(settings: Settings, http_client: Any = None) -> anthropic.AsyncAnthropic:
+def anthropic_client(
+    settings: Settings, http_client: Any = None, *, api_key: str | None = None
+) -> anthropic.AsyncAnthropic:
     """An ``AsyncAnthropic`` client: key, base URL, timeout and retries from the settings.
 
     The key is always passed explicitly, so the SDK never falls back to its credential profiles.
@@ -205,10 +213,12 @@ def anthropic_client(settings: Settings, http_client: Any = None) -> anthropic.A
     """
     import anthropic
 
-    return anthropic.AsyncAnthropic(**_client_options(settings, "anthropic", http_client))
+    return anthropic.AsyncAnthropic(**_client_options(settings, "anthropic", http_client, api_key))
 
 
-def gemini_client(settings: Settings, http_client: Any = None) -> genai.Client:
+def gemini_client(
+    settings: Settings, http_client: Any = None, *, api_key: str | None = None
+) -> genai.Client:
     """A google-genai ``Client`` on the Gemini Developer API (``client.aio`` is the async side).
 
     ``vertexai=False`` so that ``GOOGLE_GENAI_USE_VERTEXAI`` cannot switch a key-based project
@@ -218,7 +228,8 @@ def gemini_client(settings: Settings, http_client: Any = None) -> genai.Client:
     """
     from google.genai import Client, types
 
-    require_api_key(settings, "google")
+    if api_key is None:
+        require_api_key(settings, "google")
     provider = settings.provider("google")
     options = types.HttpOptions(
         base_url=settings.base_url("google"),
@@ -229,7 +240,9 @@ def gemini_client(settings: Settings, http_client: Any = None) -> genai.Client:
         ),
         httpx_async_client=http_client,
     )
-    return Client(vertexai=False, api_key=settings.api_key("google"), http_options=options)
+    return Client(
+        vertexai=False, api_key=api_key or settings.api_key("google"), http_options=options
+    )
 
 
 def anthropic_call_error(

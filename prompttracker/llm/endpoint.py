@@ -29,6 +29,7 @@ from typing import Any
 import httpx2
 
 from prompttracker.llm.call_layer import current_caller
+from prompttracker.llm.cassettes import current_cassette
 
 # Set on a 429 handed back to the SDK: how long this call waited for the limit to clear.
 WAITED_HEADER = "x-pt-rate-limit-waited"
@@ -132,8 +133,26 @@ class EndpointClient(httpx2.AsyncClient):
         self.stats = EndpointStats(lowest_limit=self.limit.limit)
 
     async def send(self, request: httpx2.Request, *, stream: bool = False, **kwargs: Any) -> Any:
-        """Send ``request`` under the deadline and the limit; wait out 429s within the budget."""
+        """Send ``request`` under the deadline and the limit; wait out 429s within the budget.
+
+        When the run records or replays (``llm/cassettes.py``), the test run's cassette answers
+        what it holds, and what goes out is added to it.
+        """
         self.stats.requests[current_caller.get()] += 1
+        cassette = current_cassette.get()
+        if cassette is None:
+            return await self._send(request, stream=stream, **kwargs)
+        recorded = cassette.answer(request)
+        if recorded is not None:
+            return recorded
+        if not cassette.calls_out:
+            return cassette.miss(request)
+        response = await self._send(request, stream=stream, **kwargs)
+        await response.aread()
+        cassette.record(request, response)
+        return response
+
+    async def _send(self, request: httpx2.Request, *, stream: bool, **kwargs: Any) -> Any:
         waited = 0.0
         attempt = 0
         while True:

@@ -142,6 +142,8 @@ def totals_line(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) ->
     line.append(f" in {format_seconds(wall_time_ms(outcomes, run))}")
     if (run and run.mock) or any(o.mock for o in outcomes):
         line.append(" · mock", style="yellow")
+    if run and (run.options.get("cassettes") or {}).get("mode") == "replay":
+        line.append(" · replay", style="yellow")
     if run and run.status not in ("completed", "running"):
         line.append(f" · run {run.status}", style=RUN_STATUS_STYLES.get(run.status, "red"))
     return line
