@@ -283,6 +283,10 @@ def run_tests(
                     cassettes=tapes,
                 )
             )
+        if resumed is not None and report.store_error is None:  # cover the whole run
+            played = {o.plan_key for o in report.outcomes}
+            earlier = [o for o in store.load_rows(report.run.id) if o.plan_key not in played]
+            report.outcomes[:0] = earlier
     except (KeyboardInterrupt, _Terminated) as exc:
         how, code = ("Terminated", 143) if isinstance(exc, _Terminated) else ("Interrupted", 130)
         if current:
@@ -292,10 +296,6 @@ def run_tests(
                 f"see `pt runs show {run.id}`."
             )
         raise typer.Exit(code) from None
-        if resumed is not None and report.store_error is None:  # cover the whole run
-            played = {o.plan_key for o in report.outcomes}
-            earlier = [o for o in store.load_rows(report.run.id) if o.plan_key not in played]
-            report.outcomes[:0] = earlier
     finally:
         store.close()
     evidence = Evidence.of(report.outcomes)
@@ -390,7 +390,7 @@ def _check_resume_options(
 
 
 def _resumption(project: Project, database: Path, resume: str, *, retry_errors: bool) -> Resumption:
-    from prompttracker.engine import plan_resumption
+    from prompttracker.planning import plan_resumption
     from prompttracker.store.store import Store
 
     if not database.exists():

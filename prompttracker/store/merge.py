@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prompttracker.engine import Shard
 from prompttracker.errors import ConfigError
+from prompttracker.planning import Shard
 from prompttracker.results import RunRecord
 from prompttracker.store.rows import now, to_json
 from prompttracker.store.store import Store

@@ -195,14 +195,6 @@ class Store:
             )
         return cursor.rowcount
 
-    def latest_run(self) -> RunRecord | None:
-        """The newest run, whatever its status."""
-        row = next(
-            iter(self.db.query("select * from runs order by started_at desc, rowid desc limit 1")),
-            None,
-        )
-        return _run_record(self.db, row) if row else None
-
     def load_rows(self, run_id: str) -> list[TestRunRow]:
         """Every test run of a run for the reports: summary lines for those that passed,
         whole outcomes (conversation, evaluations) for the others."""
@@ -353,6 +345,14 @@ class Store:
         return outcome_from_rows(row, list(messages), list(evaluations))
 
     def _find_run(self, run_id: str) -> dict[str, Any]:
+        """A run by id, unique id prefix, or ``latest`` (the newest)."""
+        if run_id == "latest":
+            newest = list(
+                self.db.query("select * from runs order by started_at desc, rowid desc limit 1")
+            )
+            if newest:
+                return newest[0]
+            raise ConfigError(f"{self.path} has no run yet", hint="run pt run-tests first")
         exact = list(self.db.query("select * from runs where id = ?", [run_id]))
         if exact:
             return exact[0]
