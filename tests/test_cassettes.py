@@ -479,3 +479,73 @@ def test_a_replay_needs_no_key_and_a_recording_does(
         assert len(server.requests) == seen
     assert not fresh.exists() or list(fresh.rglob("*.json")) == []
     assert stored_runs(tmp_path / "C.db") == []
+
+
+async def test_the_assistants_thread_and_its_polling_replay_over_respx(
+    tmp_path: Path, httpx2_mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every route leaves through the endpoint: an Assistants conversation — thread, message,
+    run, three polls, the reply list — is recorded from respx routes, then replayed with no
+    route left, no key, and the same answer (the polls come back in order)."""
+    from prompttracker.config.settings import Settings
+    from prompttracker.llm.base import SessionOptions
+    from prompttracker.llm.call_layer import CallLayer
+    from prompttracker.llm.cassettes import Cassette, Cassettes, current_cassette
+    from prompttracker.llm.openai_assistants import AssistantsSession
+    from tests import test_assistants as assistants
+
+    monkeypatch.setenv("OPENAI_API_KEY", assistants.KEY)
+    routes = assistants.one_turn_routes(
+        httpx2_mock, assistants.run("run_1", "completed", usage=(30, 8)), "Sorry. Which order?"
+    )
+    routes["poll"].mock(
+        side_effect=[
+            assistants.ok(assistants.run("run_1", "queued")),
+            assistants.ok(assistants.run("run_1", "in_progress")),
+            assistants.ok(assistants.run("run_1", "completed", usage=(30, 8))),
+        ]
+    )
+    settings = Settings()
+    path = tmp_path / "tapes" / "assistants.json"
+
+    async def converse(calls: CallLayer) -> Any:
+        chat = AssistantsSession(
+            assistants.CONFIG,
+            settings,
+            SessionOptions(system_prompt=assistants.SYSTEM, calls=calls),
+            poll_interval=0.001,
+            deadline_seconds=5,
+        )
+        try:
+            return await chat.send("I was charged twice.")
+        finally:
+            await chat.aclose()
+
+    recording = Cassette(path, "assistants test run", [], mode="record")
+    token = current_cassette.set(recording)
+    try:
+        async with CallLayer(settings) as calls:
+            recorded = await converse(calls)
+    finally:
+        current_cassette.reset(token)
+    recording.save()
+    sent = len(httpx2_mock.calls)
+    assert routes["poll"].call_count == 3 and recording.added == sent == 7
+    assert assistants.KEY not in path.read_text()
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    tapes = Cassettes(path.parent, "replay", [])
+    replaying = Cassette(path, "assistants test run", tapes.loaded[path], mode="replay")
+    token = current_cassette.set(replaying)
+    try:
+        async with CallLayer(settings, cassettes=tapes) as calls:
+            replayed = await converse(calls)
+    finally:
+        current_cassette.reset(token)
+    assert len(httpx2_mock.calls) == sent  # nothing reached the transport
+    assert (replayed.content, replayed.response_id, replayed.usage) == (
+        recorded.content,
+        recorded.response_id,
+        recorded.usage,
+    )
+    assert replayed.content == "Sorry. Which order?"

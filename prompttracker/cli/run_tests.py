@@ -85,6 +85,7 @@ def run_tests(
         int | None,
         typer.Option(
             "--repeat",
+            metavar="K",
             min=1,
             max=MAX_REPEAT,
             help="Play every test run K times (overrides each test's `repeat:`).",
@@ -94,6 +95,7 @@ def run_tests(
         str | None,
         typer.Option(
             "--baseline",
+            metavar="RUN_ID|latest",
             help="Compare with this stored run, or `latest` (the latest completed run of the "
             "same selection).",
         ),
@@ -113,6 +115,7 @@ def run_tests(
         float | None,
         typer.Option(
             "--max-cost",
+            metavar="USD",
             min=0,
             help="Start no test run once the run has cost this many USD (exit 5).",
         ),
