@@ -72,3 +72,34 @@ tests:
     evaluators:
       - {evaluator}
 """
+
+
+# The mock's reply starts with one of four canned sentences, picked by a SHA-256 of the inputs
+# and the repeat's sample number; two of them say "help". Over repeats 0, 1, 2 the message
+# "Question number 21" always gets one that does, "Question number 18" never does, and
+# "Question number 0" does only on the first play: a steady, a failing and a flaky row.
+HELP_PROMPT = """\
+name: Helper
+versions:
+  - version: 1
+    status: active
+    system_prompt: "You help."
+    user_prompt: "{{ message }}"
+    model_config: { provider: openai, api: chat_completions, model: gpt-4o-mini }
+tests:
+  - name: offers help
+    dataset: questions
+    evaluators:
+      - type: keyword
+        config: { required_keywords: [help] }
+"""
+HELP_QUESTIONS = """\
+mode: single_turn
+rows:
+  - name: steady
+    variables: { message: "Question number 21" }
+  - name: never
+    variables: { message: "Question number 18" }
+  - name: flaky
+    variables: { message: "Question number 0" }
+"""

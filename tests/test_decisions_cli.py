@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from prompttracker.cli import app
 from tests.loopback import LoopbackServer, Request, chat_completion, send_json
-from tests.project_factory import write_project
+from tests.project_factory import HELP_PROMPT, HELP_QUESTIONS, write_project
 
 runner = CliRunner()
 
@@ -77,39 +77,10 @@ def edit_prompt(root: Path, slug: str, text: str) -> None:
     (root / "prompts" / f"{slug}.yaml").write_text(text)
 
 
-# The mock's reply starts with one of four canned sentences, picked by a SHA-256 of the inputs
-# and the repeat's sample number; two of them say "help". Over repeats 0, 1, 2 the message
-# "Question number 21" always gets one that does, "Question number 18" never does, and
-# "Question number 0" does only on the first play.
-REPEAT_PROMPT = """\
-name: Helper
-versions:
-  - version: 1
-    status: active
-    system_prompt: "You help."
-    user_prompt: "{{ message }}"
-    model_config: { provider: openai, api: chat_completions, model: gpt-4o-mini }
-tests:
-  - name: offers help
-    dataset: questions
-    evaluators:
-      - type: keyword
-        config: { required_keywords: [help] }
-"""
-QUESTIONS = """\
-mode: single_turn
-rows:
-  - name: steady
-    variables: { message: "Question number 21" }
-  - name: never
-    variables: { message: "Question number 18" }
-  - name: flaky
-    variables: { message: "Question number 0" }
-"""
-
-
 def repeat_project(root: Path) -> Path:
-    return write_project(root, prompts={"helper": REPEAT_PROMPT}, datasets={"questions": QUESTIONS})
+    return write_project(
+        root, prompts={"helper": HELP_PROMPT}, datasets={"questions": HELP_QUESTIONS}
+    )
 
 
 async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
@@ -722,11 +693,9 @@ def test_repeat_in_the_test_file(tmp_path):
     write_project(
         tmp_path,
         prompts={
-            "helper": REPEAT_PROMPT.replace(
-                "dataset: questions", "dataset: questions\n    repeat: 2"
-            )
+            "helper": HELP_PROMPT.replace("dataset: questions", "dataset: questions\n    repeat: 2")
         },
-        datasets={"questions": QUESTIONS},
+        datasets={"questions": HELP_QUESTIONS},
     )
     result = pt("run-tests", "--mock", "--transcripts", "none")
     assert result.exit_code == 1, result.output

@@ -184,7 +184,7 @@ def run_tests(
             hint="add --baseline RUN_ID (see `pt runs list`) or --baseline latest",
         )
     _check_resume_options(resume, retry_errors, filters, tags, repeat, shard)
-    part = Shard.parse(shard) if shard else None
+    part = Shard.parse(shard) if shard is not None else None
     loaded = load_project(project)
     selection = Selection(tuple(filters or ()), tuple(tags or ()))
     resumed: Resumption | None = None
