@@ -549,3 +549,27 @@ async def test_the_assistants_thread_and_its_polling_replay_over_respx(
         recorded.usage,
     )
     assert replayed.content == "Sorry. Which order?"
+
+
+def test_the_shipped_cassettes_replay_the_recorded_example_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cassettes in the repository still answer every call of `--tag recorded`: a change
+    to those example prompts must come with a new recording (README, "CI at any size")."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("prompts", "datasets", "cassettes"):
+        shutil.copytree(root / name, tmp_path / name)
+    shutil.copy(root / "prompttracker.yaml", tmp_path / "prompttracker.yaml")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = pt("run-tests", "--tag", "recorded", "--replay", "cassettes", "--transcripts", "none")
+    # Recorded from SmolLM2-135M: a weak model, so most of these fail — the same way every time.
+    assert result.exit_code == 1, result.output
+    statuses = db_rows(
+        tmp_path / ".prompttracker" / "results.db", "select row_name, status from test_runs"
+    )
+    assert len(statuses) == 8
+    assert [row for row, status in statuses if status == "error"] == []  # no call went unanswered
+    assert sorted(row for row, status in statuses if status == "passed") == ["laptop size"]
