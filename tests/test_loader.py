@@ -41,7 +41,7 @@ def test_libyaml_parses_and_reports_like_pyyaml(text, monkeypatch):
 
     from prompttracker.config import loader
 
-    assert loader.FAST_LOADER is yaml.CSafeLoader  # the wheels ship libyaml
+    assert issubclass(loader.FAST_LOADER, yaml.CSafeLoader)  # the wheels ship libyaml
     valid = "rows:\n  - name: a\n    variables: {x: 1, y: [true, null, 2.5]}\n"
     assert loader.parse_yaml(valid) == yaml.load(valid, Loader=yaml.SafeLoader)
 
@@ -52,7 +52,7 @@ def test_libyaml_parses_and_reports_like_pyyaml(text, monkeypatch):
         mark = info.value.problem_mark
         return mark.line, mark.column, info.value.problem
 
-    assert report(yaml.CSafeLoader) == report(yaml.SafeLoader)
+    assert report(loader.FAST_LOADER) == report(loader.SAFE_LOADER)
 
 
 def test_unknown_field_names_its_place(tmp_path):
@@ -182,3 +182,39 @@ def test_single_turn_row_needs_a_user_message(tmp_path):
     message = problems(tmp_path)
     assert "user_prompt: renders empty" in message
     assert "row 'blank'" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "line"),
+    [
+        # a duplicate key at any level: the last one would silently win
+        ("version: 1\nversion: 2\n", "duplicate key 'version' (first on line 1)", 2),
+        ("rows:\n  - variables: {a: 1, b: 2, a: 3}\n", "duplicate key 'a' (first on line 2)", 2),
+        ("x: !!binary aGVsbG8=\n", "a binary value (!!binary)", 1),
+    ],
+)
+def test_duplicate_keys_and_binary_values_are_refused_with_their_line(text, expected, line):
+    import yaml
+
+    from prompttracker.config import loader
+
+    for loader_class in (loader.FAST_LOADER, loader.SAFE_LOADER):
+        with pytest.raises(yaml.YAMLError) as info:
+            yaml.load(text, Loader=loader_class)
+        assert expected in info.value.problem
+        assert info.value.problem_mark.line + 1 == line
+
+
+def test_alias_bombs_and_deep_nesting_are_refused_not_expanded():
+    from prompttracker.config import loader
+
+    lol = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):  # 10 ** 9 values once expanded
+        lol.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 10) + "]")
+    with pytest.raises(loader.YamlTooBig, match="aliases expand past 1,000,000 values"):
+        loader.parse_yaml("\n".join(lol) + "\n")
+    with pytest.raises(loader.YamlTooBig, match="nested too deeply"):
+        loader.parse_yaml("x: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(loader.YamlTooBig, match="nested too deeply"):
+        loader.parse_yaml("x: " + "[" * 150 + "]" * 150 + "\n")
+    assert loader.parse_yaml("x: " + "[" * 50 + "]" * 50 + "\n")  # deep, but not absurdly

@@ -16,20 +16,95 @@ from prompttracker.templating import TemplateError, check_syntax, render
 
 M = TypeVar("M", bound=BaseModel)
 
+# What a file may hold once its aliases are expanded, and how deep: far beyond any real project,
+# far below what would exhaust memory or the stack (a "billion laughs" file, deep nesting).
+MAX_VALUES = 1_000_000
+MAX_DEPTH = 100
+
+
+class _Checks:
+    """Refuse duplicate keys (at any level, the last one would silently win) and binary
+    values (``!!binary``: prompts and variables are text)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[attr-defined]
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    f"in the mapping that starts on line {node.start_mark.line + 1}",
+                    node.start_mark,
+                    f"duplicate key {key!r} (first on line {first.start_mark.line + 1}): "
+                    "the last one would silently win; keep one",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+    def construct_yaml_binary(self, node: Any) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            "a binary value (!!binary): prompts, variables and outputs must be text",
+            node.start_mark,
+        )
+
+
+def _checked(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    loader = type(f"Checked{base.__name__}", (_Checks, base), {})
+    loader.add_constructor("tag:yaml.org,2002:binary", _Checks.construct_yaml_binary)
+    return loader  # type: ignore[return-value]
+
+
+SAFE_LOADER = _checked(yaml.SafeLoader)
 # libyaml's loader when PyYAML was built with it: several times faster on big datasets. Its
 # error positions are the same, its wording sometimes poorer ("found undefined alias" without
 # the alias), so a file it refuses is parsed again by the pure-Python loader for the message.
-FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+FAST_LOADER = _checked(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+class YamlTooBig(yaml.YAMLError):
+    """A document whose aliases expand past ``MAX_VALUES`` values, or nested past
+    ``MAX_DEPTH``."""
 
 
 def parse_yaml(text: str) -> Any:
-    """``yaml.safe_load``, with libyaml when available; errors as PyYAML words them."""
+    """``yaml.safe_load`` with the checks above, libyaml when available; errors as PyYAML
+    words them. A document that is too big or too deep raises ``YamlTooBig``."""
     try:
-        return yaml.load(text, Loader=FAST_LOADER)
-    except yaml.YAMLError:
-        if FAST_LOADER is yaml.SafeLoader:
-            raise
-    return yaml.load(text, Loader=yaml.SafeLoader)
+        try:
+            data = yaml.load(text, Loader=FAST_LOADER)
+        except yaml.YAMLError:
+            if FAST_LOADER is SAFE_LOADER:
+                raise
+            data = yaml.load(text, Loader=SAFE_LOADER)
+    except RecursionError:
+        raise YamlTooBig(f"it is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    _check_size(data)
+    return data
+
+
+def _check_size(data: Any) -> None:
+    """Walk the document as its readers will (aliases expanded), stopping at the limits."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    values = 0
+    while stack:
+        value, depth = stack.pop()
+        values += 1
+        if values > MAX_VALUES:
+            raise YamlTooBig(
+                f"its aliases expand past {MAX_VALUES:,} values (an alias bomb?): write the "
+                "values out, or use fewer aliases"
+            )
+        if depth > MAX_DEPTH:
+            raise YamlTooBig(f"it is nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
 
 
 @dataclass(frozen=True)
@@ -135,6 +210,9 @@ def _load_model(root: Path, path: Path, model: type[M], problems: list[Problem])
     name = _rel(root, path)
     try:
         data: Any = parse_yaml(path.read_text(encoding="utf-8"))
+    except YamlTooBig as exc:
+        problems.append(Problem(name, "", f"refused: {exc}"))
+        return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -167,6 +245,11 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 def _message(error: Any) -> str:
+    if isinstance(error.get("input"), bool) and error["type"] in ("int_type", "float_type"):
+        return (
+            f"expected a number, found the YAML boolean {str(error['input']).lower()} (YAML "
+            "reads yes/no/on/off/true/false as booleans): write the number itself"
+        )
     if error["type"] == "extra_forbidden":
         return "unknown field (check the spelling; see the README for the fields of this file)"
     if error["type"] == "missing":
@@ -188,7 +271,8 @@ def _check_references(project: Project) -> list[Problem]:
         for t, test in enumerate(prompt.tests):
             where = f"tests[{t}] ({test.name})"
             dataset = project.datasets.get(test.dataset)
-            if dataset is None:
+            exists = _find_yaml(project.root / "datasets", test.dataset).is_file()
+            if dataset is None and not exists:  # an invalid one has its own problems above
                 known = ", ".join(sorted(project.datasets)) or "none"
                 problems.append(
                     Problem(

@@ -11,7 +11,10 @@ from prompttracker.errors import ConfigError
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so are values of another type: ``strict`` stops YAML's
+    ``yes``/``on`` (booleans) from passing as ``1`` where a number belongs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 MAX_REPEAT = 100  # plays of one row in one run (`repeat:` and `--repeat`)

@@ -35,7 +35,7 @@ TOOL_RESULT_KEYS = {
 class EvaluatorConfig(BaseModel):
     """Base of every evaluator's ``config`` model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,97 @@
+"""Bad input never runs: exit 2 before any call, a message with file and place, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from prompttracker.cli import app
+from tests.loopback import LoopbackServer, Request, chat_completion, send_json
+from tests.project_factory import DATASET, PROMPT, write_project
+
+runner = CliRunner()
+
+
+async def answer(request: Request, writer) -> None:
+    await send_json(writer, chat_completion("I will refund it."))
+
+
+BOMB = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    + [
+        f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 10) + "]"
+        for i in range(1, 9)
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "dataset", "expected"),
+    [
+        (
+            PROMPT.replace("  - version: 1", "  - version: yes"),
+            DATASET,
+            "prompts/billing_support.yaml: versions[0].version: expected a number, found the "
+            "YAML boolean true",
+        ),
+        (
+            PROMPT,
+            DATASET.replace("max_turns: 3", "max_turns: on"),
+            "datasets/billing.yaml: rows[0].max_turns: expected a number, found the YAML "
+            "boolean true",
+        ),
+        (
+            PROMPT.replace(
+                "config: { required_keywords: [refund] }",
+                "config: { required_keywords: [refund], case_sensitive: 1 }",
+            ),
+            DATASET,
+            "config.case_sensitive",
+        ),
+        (
+            PROMPT.replace(
+                "      model: gpt-4o-mini\n", "      model: gpt-4o-mini\n      model: gpt-4o\n"
+            ),
+            DATASET,
+            "prompts/billing_support.yaml: line 12, column 7: invalid YAML: duplicate key 'model'",
+        ),
+        (
+            PROMPT,
+            DATASET.replace("{ company: Acme,", "{ company: Acme, company: Initech,"),
+            "datasets/billing.yaml: line 4, column 33: invalid YAML: duplicate key 'company'",
+        ),
+        (
+            PROMPT,
+            DATASET.replace("company: Acme,", "company: !!binary QWNtZQ==,"),
+            "datasets/billing.yaml: line 4, column 27: invalid YAML: a binary value (!!binary)",
+        ),
+        (PROMPT, BOMB + "\n", "datasets/billing.yaml: refused: its aliases expand past"),
+        (PROMPT, "rows: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    ],
+    ids=[
+        "bool version",
+        "bool max_turns",
+        "bool evaluator",
+        "dup model",
+        "dup variable",
+        "binary",
+        "alias bomb",
+        "deep nesting",
+    ],
+)
+def test_bad_input_exits_2_before_any_call_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prompt: str, dataset: str, expected: str
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-bad-input")
+    with LoopbackServer(answer) as server:
+        settings = f"providers:\n  openai: {{ base_url: '{server.url}' }}\n"
+        write_project(tmp_path, {"billing_support": prompt}, {"billing": dataset}, settings)
+        monkeypatch.chdir(tmp_path)
+        for command in (["validate"], ["run-tests"]):
+            result = runner.invoke(app, command)
+            assert result.exit_code == 2, result.output
+            assert expected in " ".join(result.output.split()), result.output
+        assert server.requests == [] and server.connections == 0
+    assert not (tmp_path / ".prompttracker").exists()
