@@ -321,3 +321,33 @@ async def test_run_evaluators_uses_the_spec_name_as_label() -> None:
         ("mentions refund", "keyword", "passed"),
         ("length", "length", "failed"),
     ]
+
+
+async def test_a_pattern_that_backtracks_catastrophically_errors_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from prompttracker.evaluators import text
+
+    monkeypatch.setattr(text, "PATTERN_TIMEOUT_SECONDS", 0.05)
+    specs = [EvaluatorSpec(type="pattern_match", config={"patterns": ["/(x+x+)+y/"]})]
+    ticks = 0
+
+    async def heartbeat() -> None:  # the event loop keeps turning while the regex runs
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        (result,) = await registry.run_evaluators(specs, context("q", "x" * 5000))
+    finally:
+        beat.cancel()
+    assert result.error is not None and "backtracks catastrophically" in result.error
+    assert "(x+x+)+y" in result.error and result.passed is False
+    assert ticks > 1
+    # The classic case the issue names is answered at once by the regex engine.
+    fast = await evaluate("pattern_match", {"patterns": ["/(a+)+$/"]}, "q", "a" * 34 + "!")
+    assert (fast.passed, fast.error) == (False, None)

@@ -448,3 +448,10 @@ def test_junit_failed_write_leaves_no_temp_file(
     with pytest.raises(OSError, match="disk full"):
         write_junit([outcome()], tmp_path / "junit.xml")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_junit_report_is_readable_by_other_users(tmp_path: Path) -> None:
+    """A CI step running as another user reads it (a temporary file is made 0600)."""
+    path = tmp_path / "reports" / "junit.xml"
+    write_junit([failed_outcome()], path)
+    assert path.stat().st_mode & 0o777 == 0o644

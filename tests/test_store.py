@@ -411,3 +411,12 @@ def test_a_database_from_before_metering_upgrades_and_reads_back(db_path: Path) 
         (summary,) = store.load_summaries("run-old")
     assert (outcome.repeat, outcome.repeats, outcome.metered, outcome.cost_usd) == (0, 1, {}, None)
     assert (summary.status, summary.total_tokens, summary.metered) == ("passed", 15, {})
+
+
+def test_pts_own_results_folder_is_ignored_by_git(tmp_path: Path) -> None:
+    with Store(tmp_path / ".prompttracker" / "results.db"):
+        pass
+    assert (tmp_path / ".prompttracker" / ".gitignore").read_text().splitlines()[-1] == "*"
+    with Store(tmp_path / "elsewhere" / "results.db"):  # a folder of the user's: left alone
+        pass
+    assert not (tmp_path / "elsewhere" / ".gitignore").exists()

@@ -7,6 +7,7 @@ Config keys, defaults, scores and pass rules follow the original PromptTracker e
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from typing import Any
@@ -166,22 +167,49 @@ class ExactMatchEvaluator(Evaluator):
 
 # "/body/flags" is a regular expression; anything else is matched literally, as in the original.
 SLASHED_PATTERN = re.compile(r"\A/(.*)/([imsx]*)\Z", re.DOTALL)
-PATTERN_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+PATTERN_FLAGS = {"i": "IGNORECASE", "m": "MULTILINE", "s": "DOTALL", "x": "VERBOSE"}
+# A pattern gets this long on one response, then the evaluation errors: a regex that
+# backtracks catastrophically (``/(a+)+$/``) cannot hang the run.
+PATTERN_TIMEOUT_SECONDS = 1.0
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
+def compile_pattern(pattern: str) -> Any:
     """Compile ``/body/flags`` as a regex (flags i, m, s, x); other text as a literal.
 
-    Raises ``re.error`` for an invalid regex.
+    Compiled with the ``regex`` library, whose matching takes a timeout and releases the GIL.
+    Raises ``regex.error`` for an invalid regex.
     """
+    import regex
+
     slashed = SLASHED_PATTERN.match(pattern)
     if slashed is None:
-        return re.compile(re.escape(pattern))
+        return regex.compile(regex.escape(pattern))
     body, letters = slashed.groups()
-    flags = 0
+    flags = regex.VERSION0
     for letter in letters:
-        flags |= PATTERN_FLAGS[letter]
-    return re.compile(body, flags)
+        flags |= getattr(regex, PATTERN_FLAGS[letter])
+    return regex.compile(body, flags)
+
+
+def search(pattern: str, text: str) -> bool:
+    """Whether ``pattern`` matches ``text``; ``TimeoutError`` past ``PATTERN_TIMEOUT_SECONDS``."""
+    try:
+        found = compile_pattern(pattern).search(
+            text, timeout=PATTERN_TIMEOUT_SECONDS, concurrent=True
+        )
+    except TimeoutError:
+        raise TimeoutError(
+            f"pattern {pattern!r} took longer than {PATTERN_TIMEOUT_SECONDS:g} s on this "
+            f"response ({len(text)} characters): it backtracks catastrophically; rewrite it "
+            "without nested repetition such as (a+)+"
+        ) from None
+    return found is not None
+
+
+def regex_error() -> type[Exception]:
+    import regex
+
+    return regex.error
 
 
 class PatternMatchEvaluator(Evaluator):
@@ -209,7 +237,7 @@ class PatternMatchEvaluator(Evaluator):
             for pattern in patterns:
                 try:
                     compile_pattern(pattern)
-                except re.error as exc:
+                except regex_error() as exc:
                     problems.append(f"{pattern!r}: {exc}")
             if problems:
                 raise ValueError("invalid regular expression " + "; ".join(problems))
@@ -218,7 +246,9 @@ class PatternMatchEvaluator(Evaluator):
     async def check(self, ctx: EvaluationContext) -> EvaluationResult:
         text = ctx.response
         patterns: list[str] = self.config.patterns
-        matched = [p for p in patterns if compile_pattern(p).search(text)]
+        # Off the event loop: the run goes on, and Ctrl-C works, while a pattern is matched.
+        hits = [await asyncio.to_thread(search, p, text) for p in patterns]
+        matched = [p for p, hit in zip(patterns, hits, strict=True) if hit]
         unmatched = [p for p in patterns if p not in matched]
         passed = not unmatched if self.config.match_all else bool(matched)
         if not unmatched:

@@ -39,6 +39,7 @@ def write_junit(
     try:
         with os.fdopen(handle, "wb") as temp:
             tree.write(temp, encoding="utf-8", xml_declaration=True)
+        os.chmod(temp_name, 0o644)  # for the CI that reads it (mkstemp makes it 0600)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

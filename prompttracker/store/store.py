@@ -67,7 +67,7 @@ class Store:
         self, path: Path | str, *, lock_timeout_seconds: float = LOCK_TIMEOUT_SECONDS
     ) -> None:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(path).parent)
         self.path = path
         try:
             connection = sqlite3.connect(
@@ -408,6 +408,16 @@ def _upsert_snapshots(connection: sqlite3.Connection, snapshots: list[dict[str, 
         + ", ".join(f"{c} = excluded.{c}" for c in content)
     )
     connection.executemany(sql, [[row[c] for c in columns] for row in snapshots])
+
+
+def _make_folder(folder: Path) -> None:
+    """Create the database's folder; pt's own ``.prompttracker/`` gets a ``.gitignore`` so that
+    results do not end up in the team's commits."""
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.name == ".prompttracker":
+        (folder / ".gitignore").write_text("# results of pt run-tests, not for git\n*\n")
 
 
 def database_problem(exc: sqlite3.Error) -> str:
