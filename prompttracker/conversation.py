@@ -41,6 +41,8 @@ async def simulate(
             if ended and not user_text.strip():
                 stop_reason = "interlocutor_ended"
                 return _result(session, messages, stop_reason, None, extras)
+            if not user_text.strip():
+                return _empty_user_turn(session, messages, 1, extras)
         while turn < max_turns:
             turn += 1
             messages.append(_user_message(user_text, turn, written))
@@ -61,6 +63,8 @@ async def simulate(
             if interlocutor is None or turn >= max_turns:
                 break
             user_text, ended, written = await _ask(session, interlocutor, messages)
+            if not ended and not user_text.strip():
+                return _empty_user_turn(session, messages, turn + 1, extras)
             if ended:
                 stop_reason = "interlocutor_ended"
                 if user_text.strip():
@@ -71,6 +75,18 @@ async def simulate(
     except LLMCallError as exc:
         stop_reason, error = "error", str(exc)
     return _result(session, messages, stop_reason, error, extras)
+
+
+def _empty_user_turn(
+    session: Session, messages: list[Message], turn: int, extras: dict[str, Any]
+) -> ConversationResult:
+    """The simulated user wrote nothing: an empty turn is not sent to the assistant; the test
+    run ends in error, since nothing was learnt about the prompt."""
+    error = (
+        f"the simulated user wrote an empty message for turn {turn} (without ending the "
+        "conversation): check its model and the row's interlocutor_simulation_prompt"
+    )
+    return _result(session, messages, "simulated_user_empty", error, extras)
 
 
 async def _ask(

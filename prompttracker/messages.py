@@ -8,7 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant", "tool"]
-StopReason = Literal["max_turns", "interlocutor_ended", "error", "single_turn"]
+# ``simulated_user_empty``: the simulated user wrote nothing, so the conversation cannot go on.
+StopReason = Literal[
+    "max_turns", "interlocutor_ended", "error", "single_turn", "simulated_user_empty"
+]
 
 
 class Value(BaseModel):

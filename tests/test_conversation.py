@@ -134,3 +134,23 @@ def test_flip_roles_swaps_user_and_assistant():
 )
 def test_split_end_marker(text, expected):
     assert split_end_marker(text) == expected
+
+
+async def test_an_empty_simulated_user_message_ends_the_conversation_in_error() -> None:
+    session = ScriptedSession(["Hello, how can I help?", "never sent"])
+    result = await simulate(session, ScriptedUser(["   "]), "Hi", max_turns=3)
+
+    assert session.received == ["Hi"]  # the empty turn never reached the assistant
+    assert result.stop_reason == "simulated_user_empty"
+    assert result.error is not None and "empty message for turn 2" in result.error
+    assert [m.role for m in result.messages] == ["user", "assistant"]
+    assert result.completed is False
+
+
+async def test_an_empty_opening_by_the_simulated_user_is_an_error_too() -> None:
+    session = ScriptedSession(["never sent"])
+    result = await simulate(session, ScriptedUser([""]), "", max_turns=3)
+
+    assert session.received == []
+    assert (result.stop_reason, result.messages) == ("simulated_user_empty", ())
+    assert result.error is not None and "turn 1" in result.error
