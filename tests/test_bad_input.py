@@ -95,3 +95,20 @@ def test_bad_input_exits_2_before_any_call_and_writes_nothing(
             assert expected in " ".join(result.output.split()), result.output
         assert server.requests == [] and server.connections == 0
     assert not (tmp_path / ".prompttracker").exists()
+
+
+def test_control_characters_from_files_and_models_are_shown_not_obeyed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ESC sequences in a row name and in what the (mock) assistant says back reach the
+    terminal written out, so they cannot clear the screen or retitle the window."""
+    hostile = DATASET.replace("name: angry double charge", 'name: "evil \\e[2J row"').replace(
+        "I've been charged twice for order 12345!", "\\e]0;pwned\\a charged twice"
+    )
+    write_project(tmp_path, {"billing_support": PROMPT}, {"billing": hostile})
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run-tests", "--mock", "--transcripts", "all"])
+    assert result.exit_code in (0, 1), result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "evil \\x1b[2J row" in result.output
+    assert "\\x1b]0;pwned" in result.output  # (rich drops the bell itself)

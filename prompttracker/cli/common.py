@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.segment import Segment
 
 from prompttracker.errors import PromptTrackerError
+
+# Control characters that text from a model, a dataset or an API could carry to the terminal
+# (ESC sequences recolour, move the cursor or retitle the window): shown, never obeyed.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character but newline and tab written out (``\\x1b``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class OutputConsole(Console):
@@ -19,7 +30,16 @@ class OutputConsole(Console):
 
     Rich's default exits the process on a broken pipe, which would kill a run whose results
     are still being stored; here the output stops and the run goes on to its normal exit code.
+
+    Every text segment is stripped of control characters before it is written, whatever
+    renders it (transcripts, tables, errors); rich's own styles and cursor moves are kept.
     """
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(escape_controls(segment.text), segment.style)
+            for segment in buffer
+        )
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
