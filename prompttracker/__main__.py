@@ -1,5 +1,5 @@
 """``python -m prompttracker``: the same as the ``pt`` command."""
 
-from prompttracker.cli import main
+from prompttracker.entry import main
 
 main()

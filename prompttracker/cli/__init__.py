@@ -11,7 +11,7 @@ app = typer.Typer(
     name="pt",
     help="PromptTracker: test LLM prompts the way you test code.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
