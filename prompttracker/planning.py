@@ -174,13 +174,24 @@ def plan(
                         )
                         for n in range(repeats)
                     ]
-    if not planned:
+    if not planned and not skipped_tests(project, selection):
         raise ConfigError(
             "no test to run"
             + (" matches the selection" if selection.patterns or selection.tags else ""),
             hint="add `tests:` to a prompt file, or check --filter/--tag against `pt validate`",
         )
     return planned
+
+
+def skipped_tests(project: Project, selection: Selection = Selection()) -> list[str]:
+    """``prompt::test`` of every selected test that is ``enabled: false``: reported as skipped,
+    never played."""
+    return [
+        f"{slug}::{test.name}"
+        for slug, prompt in project.prompts.items()
+        for test in prompt.tests
+        if not test.enabled and _selected(f"{slug}::{test.name}", test.tags, selection)
+    ]
 
 
 def _selected(name: str, tags: list[str], selection: Selection) -> bool:

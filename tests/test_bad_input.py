@@ -112,3 +112,30 @@ def test_control_characters_from_files_and_models_are_shown_not_obeyed(
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "evil \\x1b[2J row" in result.output
     assert "\\x1b]0;pwned" in result.output  # (rich drops the bell itself)
+
+
+def test_disabled_tests_are_skipped_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A suite whose tests are all `enabled: false` exits 0 and reports them skipped; with
+    others enabled, the totals and the JUnit report count them."""
+    import xml.etree.ElementTree as ET
+
+    disabled = PROMPT.replace(
+        "    dataset: billing\n", "    dataset: billing\n    enabled: false\n"
+    )
+    write_project(tmp_path, {"billing_support": disabled}, {"billing": DATASET})
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run-tests", "--mock", "--junit-xml", "all-skipped.xml"])
+    assert result.exit_code == 0, result.output
+    assert "0 test runs, 1 test(s) skipped (enabled: false)" in result.output
+    suite = ET.parse(tmp_path / "all-skipped.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("skipped")) == ("1", "1")
+    (case,) = suite.findall("testcase")
+    assert case.get("name") == "double charge is refunded" and case.find("skipped") is not None
+    assert not (tmp_path / ".prompttracker").exists()  # no run to store
+
+    other = PROMPT.replace("name: double charge is refunded", "name: still runs")
+    write_project(tmp_path, {"billing_support": disabled, "other": other}, {"billing": DATASET})
+    result = runner.invoke(app, ["run-tests", "--mock", "--junit-xml", "some-skipped.xml"])
+    assert "1 test(s) skipped (enabled: false)" in result.output
+    suite = ET.parse(tmp_path / "some-skipped.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("skipped")) == ("2", "1")

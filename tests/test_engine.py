@@ -10,6 +10,7 @@ from prompttracker.api_types import ApiType
 from prompttracker.config.loader import load_project
 from prompttracker.engine import Selection, execute, plan, preflight
 from prompttracker.errors import ConfigError, NotImplementedRouteError, RunStartError
+from prompttracker.planning import skipped_tests
 from prompttracker.runner import PromptVersionRunner
 from prompttracker.store.store import Store
 from tests.project_factory import DATASET, PROMPT, write_project
@@ -36,8 +37,11 @@ def test_plan_is_test_x_version_x_row(tmp_path):
         "p::double charge is refunded v1 [row 2]",
         "p::double charge is refunded v1 [row 3]",
     ]
+    # The only slow test is disabled: nothing to play, and it is reported skipped, not an error.
+    assert plan(project, Selection(tags=("slow",))) == []
+    assert skipped_tests(project, Selection(tags=("slow",))) == ["p::second"]
     with pytest.raises(ConfigError):
-        plan(project, Selection(tags=("slow",)))  # the only slow test is disabled
+        plan(project, Selection(tags=("no-such-tag",)))
 
 
 def test_preflight_needs_the_key_unless_mock(tmp_path, monkeypatch):

@@ -174,6 +174,7 @@ def run_tests(
     from prompttracker.config.loader import load_project
     from prompttracker.engine import Selection, Shard, execute, plan, plan_hash, preflight
     from prompttracker.evidence import Evidence, compare_runs, version_stats
+    from prompttracker.planning import skipped_tests
     from prompttracker.report.evidence import estimate_document, estimate_view, run_document
     from prompttracker.report.summary import FULL_TABLE_LIMIT
     from prompttracker.store.store import Store
@@ -195,7 +196,11 @@ def run_tests(
     else:
         whole = plan(loaded, selection, repeat=repeat)
         planned = part.cut(whole) if part else whole
+    skipped = [] if resumed else skipped_tests(loaded, selection)
     out = err_console if as_json else console
+    if not whole:  # every selected test is disabled: nothing to play, nothing failed
+        _report_all_skipped(skipped, junit_xml, out)
+        raise typer.Exit(0)
     if estimate_only or max_cost is not None:
         worst = _estimate(loaded, planned, max_cost=max_cost)
         if estimate_only:
@@ -310,7 +315,7 @@ def run_tests(
             baseline_id=base_run.id,
             current_id=report.run.id,
         )
-    _report(report, evidence, transcripts, junit_xml, out)
+    _report(report, evidence, transcripts, junit_xml, out, skipped)
     if as_json:
         document = run_document(report.run, report.outcomes, evidence, report.metered)
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
@@ -491,6 +496,7 @@ def _report(
     transcripts: Transcripts,
     junit_xml: Path | None,
     console: Console,
+    skipped: list[str],
 ) -> None:
     from prompttracker.report.evidence import (
         baseline_view,
@@ -526,7 +532,7 @@ def _report(
     if evidence.baseline is not None:
         console.print(baseline_view(evidence.baseline))
     if junit_xml:
-        write_junit(outcomes, junit_xml, run=run, evidence=evidence)
+        write_junit(outcomes, junit_xml, run=run, evidence=evidence, skipped=skipped)
         console.print(f"JUnit report: {junit_xml}")
     if report.metered:
         console.print(cost_line(report.metered, mock=run.mock, pricing=report.pricing))
@@ -551,4 +557,18 @@ def _report(
             f"[yellow]Budget reached:[/] --max-cost was spent; {report.not_started} planned "
             "test run(s) were not started (the others are stored)."
         )
-    console.print(totals_line(outcomes, run))
+    line = totals_line(outcomes, run)
+    if skipped:
+        line.append(f" · {len(skipped)} test(s) skipped (enabled: false)", style="dim")
+    console.print(line)
+
+
+def _report_all_skipped(skipped: list[str], junit_xml: Path | None, console: Console) -> None:
+    from prompttracker.report.junit import write_junit
+
+    console.print(
+        f"0 test runs, {len(skipped)} test(s) skipped (enabled: false): " + ", ".join(skipped)
+    )
+    if junit_xml:
+        write_junit([], junit_xml, skipped=skipped)
+        console.print(f"JUnit report: {junit_xml}")

@@ -26,10 +26,11 @@ def write_junit(
     suite_name: str = "prompttracker",
     run: RunRecord | None = None,
     evidence: Evidence | None = None,
+    skipped: Sequence[str] = (),
 ) -> None:
     """Write a JUnit report to ``path`` atomically, creating parent directories."""
     tree = ET.ElementTree(
-        junit_element(outcomes, suite_name=suite_name, run=run, evidence=evidence)
+        junit_element(outcomes, suite_name=suite_name, run=run, evidence=evidence, skipped=skipped)
     )
     ET.indent(tree)
     path = Path(path)
@@ -52,18 +53,20 @@ def junit_element(
     suite_name: str = "prompttracker",
     run: RunRecord | None = None,
     evidence: Evidence | None = None,
+    skipped: Sequence[str] = (),
 ) -> ET.Element:
     """The ``<testsuites>`` element holding one ``<testsuite>``; pure, for tests and callers.
 
     With ``evidence``: each test case of a repeated row carries its ``repeat``, ``pass_rate``
     and ``flaky`` properties, and a comparison with a baseline is a second suite, one test case
-    per compared test version, failed when it regressed.
+    per compared test version, failed when it regressed. ``skipped``: ``prompt::test`` of the
+    tests that are ``enabled: false``, one skipped test case each.
     """
     counts = {
-        "tests": str(len(outcomes)),
+        "tests": str(len(outcomes) + len(skipped)),  # JUnit counts skipped cases as tests
         "failures": str(sum(1 for o in outcomes if o.status == "failed")),
         "errors": str(sum(1 for o in outcomes if o.status == "error")),
-        "skipped": "0",
+        "skipped": str(len(skipped)),
         "time": _seconds(wall_time_ms(outcomes, run) / 1000),
     }
     root = ET.Element("testsuites", {"name": _clean(suite_name), **counts})
@@ -92,6 +95,10 @@ def junit_element(
                 flaky=str(row.flaky).lower(),
             )
         suite.append(case)
+    for name in skipped:
+        slug, _, test = name.partition("::")
+        case = ET.SubElement(suite, "testcase", {"classname": _clean(slug), "name": _clean(test)})
+        ET.SubElement(case, "skipped", {"message": "enabled: false"})
     if evidence is not None and evidence.baseline is not None:
         root.append(_gate_suite(evidence.baseline))
     return root
