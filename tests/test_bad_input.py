@@ -139,3 +139,10 @@ def test_disabled_tests_are_skipped_not_fatal(tmp_path: Path, monkeypatch: pytes
     assert "1 test(s) skipped (enabled: false)" in result.output
     suite = ET.parse(tmp_path / "some-skipped.xml").getroot().find("testsuite")
     assert suite is not None and (suite.get("tests"), suite.get("skipped")) == ("2", "1")
+
+
+def test_pt_run_points_at_pt_run_tests() -> None:
+    result = runner.invoke(app, ["run", "--mock"])
+    assert result.exit_code == 2
+    assert "did you mean `pt run-tests`?" in result.output
+    assert " run " not in runner.invoke(app, ["--help"]).output  # hidden from the list

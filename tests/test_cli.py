@@ -173,9 +173,16 @@ def test_runs_list_and_show(example):
     assert listed.exit_code == 0, listed.output
     runs = json.loads(listed.output)
     assert len(runs) == 1 and runs[0]["total"] == 3 and runs[0]["mock"] is True
-    shown = pt("runs", "show", runs[0]["id"][:12])
+    shown = pt("runs", "show", runs[0]["id"][:12], "--transcripts", "all")
     assert shown.exit_code == 0, shown.output
     assert "unknown fact" in shown.output and "llm_judge" in shown.output
+    # By default, like run-tests, only what did not pass gets a transcript; a header first.
+    default = pt("runs", "show", "latest")
+    assert default.output.startswith(f"Run {runs[0]['id']} · ")
+    assert "completed · mock · -k product_faq::* · 3" in default.output
+    assert "Evaluations" not in default.output  # every test run passed: no transcript
+    document = json.loads(pt("runs", "show", "latest", "--json").output)
+    assert len(document["test_runs"]) == 3 and document["run"]["id"] == runs[0]["id"]
     table = pt("runs", "list")
     assert runs[0]["id"] in table.output
 

@@ -23,6 +23,16 @@ app.add_typer(vector_stores.app, name="vector-stores")
 app.add_typer(evaluators.app, name="evaluators")
 
 
+@app.command("run", hidden=True, context_settings={"ignore_unknown_options": True})
+def _run(args: list[str] | None = typer.Argument(None, hidden=True)) -> None:  # noqa: B008
+    """`pt run` is what people type first: point at the command they mean."""
+    from prompttracker.cli.common import err_console
+
+    err_console.print("[bold red]Error:[/] there is no `pt run`")
+    err_console.print("[bold]Hint:[/] did you mean `pt run-tests`? (`pt -h` lists the commands)")
+    raise typer.Exit(2)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"pt {__version__}")

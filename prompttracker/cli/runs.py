@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from prompttracker.cli.common import DbOption, ProjectOption, console, db_path, handle_errors
 from prompttracker.cli.run_tests import BUDGET_EXIT_CODE, Transcripts
@@ -57,13 +58,17 @@ def list_runs(
 @handle_errors
 def show_run(
     run_id: Annotated[
-        str, typer.Argument(help="Run id (or a unique prefix), from `pt runs list`.")
+        str,
+        typer.Argument(help="Run id, a unique prefix, or `latest` (see `pt runs list`)."),
     ],
     project: ProjectOption = Path("."),
     db: DbOption = None,
     transcripts: Annotated[
         Transcripts, typer.Option("--transcripts", help="Which transcripts to print.")
-    ] = Transcripts.all,
+    ] = Transcripts.failed,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run as JSON (as `pt run-tests --json`).")
+    ] = False,
     exit_code: Annotated[
         bool,
         typer.Option(
@@ -87,7 +92,15 @@ def show_run(
         outcomes = store.load_outcomes(run.id)
     finally:
         store.close()
-    _print_run(run, outcomes, transcripts)
+    if as_json:
+        from prompttracker.messages import merge_metered
+        from prompttracker.report.evidence import run_document
+
+        metered = merge_metered(outcome.metered for outcome in outcomes)
+        document = run_document(run, outcomes, Evidence.of(outcomes), metered)
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        _print_run(run, outcomes, transcripts)
     if junit_xml is not None:
         write_junit(outcomes, junit_xml, run=run, evidence=Evidence.of(outcomes))
         console.print(f"JUnit report: {junit_xml}")
@@ -135,6 +148,7 @@ def _print_run(run: RunRecord, outcomes: list[TestRunOutcome], transcripts: Tran
     from prompttracker.report.summary import summary_table, totals_line
     from prompttracker.report.transcript import transcript_view
 
+    console.print(_header(run))
     console.print(summary_table(outcomes))
     for outcome in outcomes:
         if transcripts is Transcripts.all or (
@@ -149,6 +163,26 @@ def _print_run(run: RunRecord, outcomes: list[TestRunOutcome], transcripts: Tran
     if metered:
         console.print(cost_line(metered, mock=run.mock, pricing=run.pricing))
     console.print(totals_line(outcomes, run))
+
+
+def _header(run: RunRecord) -> str:
+    """``Run run-… · 2026-12-01 10:40:12 UTC · completed · mock · -k billing --repeat 5``."""
+    options = run.options
+    flags = [f"-k {f}" for f in options.get("filters") or []]
+    flags += [f"--tag {t}" for t in options.get("tags") or []]
+    flags += [f"--repeat {options['repeat']}"] if options.get("repeat") else []
+    flags += [f"--shard {run.shard}"] if run.shard else []
+    cassettes = options.get("cassettes") or {}
+    flags += [f"{cassettes.get('mode')} {cassettes.get('directory')}"] if cassettes else []
+    parts = [
+        f"Run [bold]{escape(run.id)}[/]",
+        f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC",
+        run.status,
+        *(["mock"] if run.mock else []),
+        *([escape(" ".join(flags))] if flags else []),
+        f"{run.total} test runs: {run.passed} passed, {run.failed} failed, {run.errored} error",
+    ]
+    return " · ".join(parts)
 
 
 def _run_exit_code(run: RunRecord, outcomes: list[TestRunOutcome]) -> int:
