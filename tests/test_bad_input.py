@@ -146,3 +146,22 @@ def test_pt_run_points_at_pt_run_tests() -> None:
     assert result.exit_code == 2
     assert "did you mean `pt run-tests`?" in result.output
     assert " run " not in runner.invoke(app, ["--help"]).output  # hidden from the list
+
+
+def test_pt_finds_the_project_from_a_subfolder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    write_project(tmp_path)
+    (tmp_path / "datasets" / "deeper").mkdir()
+    monkeypatch.chdir(tmp_path / "datasets" / "deeper")
+    assert runner.invoke(app, ["validate"]).exit_code == 0
+    result = runner.invoke(app, ["run-tests", "--mock"])
+    assert result.exit_code in (0, 1), result.output
+    assert (tmp_path / ".prompttracker" / "results.db").exists()  # the project's, not here
+    assert not (tmp_path / "datasets" / "deeper" / ".prompttracker").exists()
+
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-empty"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 2
+    assert f"{elsewhere}/prompts/: folder not found" in " ".join(result.output.split())
+    assert "-p" in result.output

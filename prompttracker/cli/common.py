@@ -105,6 +105,6 @@ def db_path(project: Path, db: Path | None) -> Path:
     """``--db`` wins; else the settings file's ``database`` under the project root."""
     if db is not None:
         return db
-    from prompttracker.config.loader import load_settings
+    from prompttracker.config.loader import load_settings, project_root
 
-    return load_settings(project).database_path(project.resolve())
+    return load_settings(project).database_path(project_root(project))

@@ -141,9 +141,23 @@ class Project:
         return [active] if active else []
 
 
+def project_root(root: Path | str = ".") -> Path:
+    """The project folder: ``root`` itself, or — when ``root`` is the current folder and holds
+    neither ``prompts/`` nor the settings file — the nearest parent that does, as git and pytest
+    find theirs. ``pt`` then works from any subfolder of a project."""
+    root = Path(root).resolve()
+    if _is_project(root) or root != Path.cwd().resolve():
+        return root
+    return next((parent for parent in root.parents if _is_project(parent)), root)
+
+
+def _is_project(folder: Path) -> bool:
+    return (folder / "prompts").is_dir() or (folder / SETTINGS_FILE).is_file()
+
+
 def load_project(root: Path | str = ".") -> Project:
     """Load and validate a project; raise one ConfigError listing every problem found."""
-    root = Path(root).resolve()
+    root = project_root(root)
     problems: list[Problem] = []
     settings = _load_settings(root, problems)
     project = Project(root=root, settings=settings or Settings())
@@ -156,7 +170,14 @@ def load_project(root: Path | str = ".") -> Project:
         if dataset is not None:
             project.datasets[path.stem] = dataset
     if not (root / "prompts").is_dir():
-        problems.append(Problem("prompts/", "", "folder not found; create prompts/<name>.yaml"))
+        problems.append(
+            Problem(
+                f"{root}/prompts/",
+                "",
+                "folder not found (nor in any parent folder); create prompts/<name>.yaml, or "
+                "point -p at the project",
+            )
+        )
     problems.extend(_check_references(project))
     if problems:
         raise ConfigError(
@@ -169,7 +190,7 @@ def load_project(root: Path | str = ".") -> Project:
 
 def load_settings(root: Path | str = ".") -> Settings:
     """Only the project settings (for commands that read results, not prompts)."""
-    root = Path(root).resolve()
+    root = project_root(root)
     problems: list[Problem] = []
     settings = _load_settings(root, problems)
     if settings is None:
