@@ -88,7 +88,6 @@ def preflight(
     project: Project, planned: list[PlannedRun], *, mock: bool, keys: bool = True
 ) -> None:
     """Stop before any call when a route is not available or (``keys``) a key is missing."""
-    from prompttracker.llm.clients import require_api_key
     from prompttracker.llm.router import effective_config, session_class
 
     users_by_provider: dict[str, list[str]] = {}
@@ -99,15 +98,32 @@ def preflight(
             users = users_by_provider.setdefault(effective.provider, [])
             if user not in users:
                 users.append(user)
+    missing = []
     for provider, users in users_by_provider.items() if keys else ():
-        try:
-            require_api_key(project.settings, provider)
-        except RunStartError as exc:
+        if not project.settings.api_key(provider):
             shown = ", ".join(users[:4]) + (f" and {len(users) - 4} more" if len(users) > 4 else "")
-            raise RunStartError(
-                f"{exc.message}; needed by {shown}",
-                hint=f"{exc.hint}; or leave those tests out with --tag / -k",
-            ) from None
+            missing.append((provider, project.settings.api_key_env(provider), users, shown))
+    if not missing:
+        return
+    lines = [f"{env} (for {provider}: {shown})" for provider, env, _, shown in missing]
+    settings_users = {"the interlocutor setting (simulated user)", "the judge setting (LLM judges)"}
+    hints = [
+        "set "
+        + " and ".join(f"`export {env}=...`" for _, env, _, _ in missing)
+        + " (keys are read from the environment, never from files)",
+        "run with --mock to play every test offline",
+    ]
+    if any(set(users) & settings_users for _, _, users, _ in missing):
+        hints.append(
+            "the simulated user and the judges follow the `interlocutor:` and `judge:` settings "
+            "in prompttracker.yaml, not --tag: point them at a provider whose key you have"
+        )
+    if any(set(users) - settings_users for _, _, users, _ in missing):
+        hints.append("leave the tests of a provider out with --tag / -k")
+    raise RunStartError(
+        f"{len(missing)} API key(s) missing: " + "; ".join(lines),
+        hint="; ".join(hints),
+    )
 
 
 async def execute(

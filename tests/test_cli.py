@@ -138,7 +138,7 @@ def test_without_key_stops_before_any_call(example):
     result = pt("run-tests", "--tag", "openai")
     assert result.exit_code == 3
     assert "OPENAI_API_KEY" in result.output
-    assert "needed by prompts/billing_support.yaml v2" in result.output
+    assert "(for openai: prompts/billing_support.yaml v2" in result.output
     assert "--mock" in result.output
     assert not (example / ".prompttracker").exists()
 

@@ -62,9 +62,27 @@ def test_preflight_names_what_needs_the_missing_key(tmp_path, monkeypatch):
     project = load_project(write_project(tmp_path, prompts={"p": text}))
     with pytest.raises(RunStartError) as info:
         preflight(project, plan(project), mock=False)
-    assert "ANTHROPIC_API_KEY" in info.value.message
-    assert "needed by prompts/p.yaml v1" in info.value.message
+    assert "ANTHROPIC_API_KEY (for anthropic: prompts/p.yaml v1)" in info.value.message
     assert "--tag" in (info.value.hint or "")
+
+
+def test_preflight_lists_every_missing_key_at_once_with_hints_that_can_work(tmp_path, monkeypatch):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    claude = PROMPT.replace("provider: openai", "provider: anthropic").replace(
+        "api: chat_completions", "api: messages"
+    )
+    project = load_project(write_project(tmp_path, prompts={"p": claude}))
+    with pytest.raises(RunStartError) as info:
+        preflight(project, plan(project), mock=False)
+    message, hint = info.value.message, info.value.hint or ""
+    # The version needs Anthropic; the (default) simulated user needs OpenAI: both, in one error.
+    assert message.startswith("2 API key(s) missing: ")
+    assert "ANTHROPIC_API_KEY (for anthropic: prompts/p.yaml v1)" in message
+    assert "OPENAI_API_KEY (for openai: the interlocutor setting (simulated user))" in message
+    # --tag cannot leave out the simulated user: the hint says which setting to change.
+    assert "`interlocutor:` and `judge:` settings" in hint
+    assert "`export ANTHROPIC_API_KEY=...`" in hint and "`export OPENAI_API_KEY=...`" in hint
 
 
 def test_preflight_rejects_a_route_missing_from_the_table(tmp_path, monkeypatch):
