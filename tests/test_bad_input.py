@@ -165,3 +165,19 @@ def test_pt_finds_the_project_from_a_subfolder(tmp_path: Path, monkeypatch: pyte
     assert result.exit_code == 2
     assert f"{elsewhere}/prompts/: folder not found" in " ".join(result.output.split())
     assert "-p" in result.output
+
+
+def test_run_tests_list_prints_the_plan_and_calls_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # no key needed to list
+    write_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run-tests", "--list", "--repeat", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "billing_support::double charge is refunded v1 [angry double charge] #1",
+        "billing_support::double charge is refunded v1 [angry double charge] #2",
+    ]
+    assert "2 test run(s) planned; nothing was called" in result.stderr
+    assert not (tmp_path / ".prompttracker").exists()

@@ -111,6 +111,12 @@ def run_tests(
         bool,
         typer.Option("--estimate", help="Print the worst-case calls and cost; call nothing."),
     ] = False,
+    list_only: Annotated[
+        bool,
+        typer.Option(
+            "--list", help="Print the planned test runs (prompt::test vN [row]); call nothing."
+        ),
+    ] = False,
     max_cost: Annotated[
         float | None,
         typer.Option(
@@ -200,6 +206,17 @@ def run_tests(
     out = err_console if as_json else console
     if not whole:  # every selected test is disabled: nothing to play, nothing failed
         _report_all_skipped(skipped, junit_xml, out)
+        raise typer.Exit(0)
+    if list_only:
+        for item in planned:  # one per line on stdout, for scripts; the count on stderr
+            typer.echo(item.label)
+        err_console.print(
+            f"{len(planned)} test run(s) planned"
+            + (f" (shard {part} of {len(whole)})" if part else "")
+            + (f", {len(skipped)} test(s) skipped (enabled: false)" if skipped else "")
+            + "; nothing was called",
+            style="dim",
+        )
         raise typer.Exit(0)
     if estimate_only or max_cost is not None:
         worst = _estimate(loaded, planned, max_cost=max_cost)
