@@ -181,3 +181,21 @@ def test_run_tests_list_prints_the_plan_and_calls_nothing(
     ]
     assert "2 test run(s) planned; nothing was called" in result.stderr
     assert not (tmp_path / ".prompttracker").exists()
+
+
+def test_a_junit_path_that_cannot_be_written_is_refused_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("")
+    # A directory: the option itself refuses it (click's own check, also exit 2).
+    result = runner.invoke(app, ["run-tests", "--mock", "--junit-xml", "a-folder"])
+    assert result.exit_code == 2 and "is a directory" in " ".join(result.output.split())
+    # Below a file: only pt's check sees it, before the run instead of after.
+    result = runner.invoke(app, ["run-tests", "--mock", "--junit-xml", "a-file/report.xml"])
+    assert result.exit_code == 2, result.output
+    assert "--junit-xml a-file/report.xml cannot be written: " in result.output
+    assert "a-file is not a folder" in result.output
+    assert not (tmp_path / ".prompttracker").exists()  # no run was started

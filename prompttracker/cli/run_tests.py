@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 from collections.abc import Coroutine
 from enum import StrEnum
@@ -191,6 +192,8 @@ def run_tests(
             hint="add --baseline RUN_ID (see `pt runs list`) or --baseline latest",
         )
     _check_resume_options(resume, retry_errors, filters, tags, repeat, shard)
+    if junit_xml is not None:
+        _check_writable(junit_xml, "--junit-xml")
     part = Shard.parse(shard) if shard is not None else None
     loaded = load_project(project)
     selection = Selection(tuple(filters or ()), tuple(tags or ()))
@@ -381,6 +384,25 @@ def _cassettes(
         return Cassettes(replay, mode, planned, secrets=secrets)
     assert record is not None
     return Cassettes(record, "record", planned, secrets=secrets)
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Bad input, found before any call: a report path that cannot be written after the run."""
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+    problem = (
+        "it is a directory"
+        if path.is_dir()
+        else f"{folder} is not a folder"
+        if not folder.is_dir()
+        else f"{folder} is not writable"
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+        else None
+    )
+    if problem:
+        raise ConfigError(
+            f"{option} {path} cannot be written: {problem}",
+            hint=f"give {option} a file path in a folder you can write to",
+        )
 
 
 def _check_resume_options(
