@@ -199,3 +199,37 @@ def test_a_junit_path_that_cannot_be_written_is_refused_before_any_call(
     assert "--junit-xml a-file/report.xml cannot be written: " in result.output
     assert "a-file is not a folder" in result.output
     assert not (tmp_path / ".prompttracker").exists()  # no run was started
+
+
+def test_a_foreign_sqlite_database_is_refused_not_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    write_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "inventory.db"
+    with sqlite3.connect(other) as db:
+        db.execute("create table products (id integer primary key, name text)")
+    for command in (
+        ["run-tests", "--mock", "--db", str(other)],
+        ["runs", "list", "--db", str(other)],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "another program's SQLite file (tables: products)" in " ".join(result.output.split())
+    with sqlite3.connect(other) as db:  # untouched: still only its own table
+        tables = [row[0] for row in db.execute("select name from sqlite_master where type='table'")]
+    assert tables == ["products"]
+
+
+def test_a_base_url_that_is_not_an_http_url_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_project(tmp_path, settings="providers:\n  openai: { base_url: 'localhost:8000/v1' }\n")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 2
+    assert "prompttracker.yaml: providers.openai.base_url: base_url 'localhost:8000/v1' is not" in (
+        " ".join(result.output.split())
+    )

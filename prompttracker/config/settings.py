@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from prompttracker.config.models import ModelConfig, Strict
 
@@ -38,6 +39,21 @@ class ProviderSettings(Strict):
 
     base_url: str | None = None
     api_key_env: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """A base URL the SDKs can use: http(s) with a host (a typo here fails every call)."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"base_url {value!r} is not an http(s) URL with a host; "
+                "write it like http://localhost:8000/v1"
+            )
+        return value
+
     # A total deadline for one request, body included (each of the SDK's retries gets its own).
     timeout_seconds: float = Field(default=120, gt=0)
     # Retries of server errors (5xx), timeouts and dropped connections, by the SDK.

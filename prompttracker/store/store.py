@@ -80,9 +80,13 @@ class Store:
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             self.db = Database(connection)
+            _refuse_foreign(path, self.db)
             if migrations.pending(self.db):
                 with self._transaction():
                     migrations.apply(self.db)  # re-checks: another process may have won
+        except ConfigError:
+            connection.close()
+            raise
         except sqlite3.Error as exc:
             connection.close()
             raise unusable_database(path, exc) from None
@@ -408,6 +412,19 @@ def _upsert_snapshots(connection: sqlite3.Connection, snapshots: list[dict[str, 
         + ", ".join(f"{c} = excluded.{c}" for c in content)
     )
     connection.executemany(sql, [[row[c] for c in columns] for row in snapshots])
+
+
+def _refuse_foreign(path: Path | str, db: Database) -> None:
+    """A SQLite file with tables but none of pt's is someone else's: never add ours to it."""
+    tables = set(db.table_names())
+    if tables and "_sqlite_migrations" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (" …" if len(tables) > 5 else "")
+        raise ConfigError(
+            f"the results database {path} is another program's SQLite file (tables: {shown}); "
+            "pt will not add its tables to it",
+            hint="point --db (or `database:` in prompttracker.yaml) at a results file of pt's, "
+            "or at a new path",
+        )
 
 
 def _make_folder(folder: Path) -> None:
