@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from prompttracker.config.loader import Project
 from prompttracker.errors import ConfigError
+from prompttracker.hashing import short_id
 from prompttracker.results import RunRecord
-from prompttracker.runner import PlannedRun, digest
+from prompttracker.runner import PlannedRun
 
 if TYPE_CHECKING:
     from prompttracker.store.store import Store
@@ -136,7 +137,7 @@ def _check_same_plan(run_id: str, stored: list[tuple[str, str]], planned: list[P
 def plan_hash(planned: list[PlannedRun]) -> str:
     """The identity of a whole plan (its keys in order): shards of one plan share it."""
 
-    return digest(*(p.key for p in planned))
+    return short_id(*(p.key for p in planned))
 
 
 def plan(

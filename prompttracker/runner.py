@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from prompttracker.config.models import (
 from prompttracker.conversation import simulate
 from prompttracker.evaluators.base import EvaluationContext
 from prompttracker.evaluators.registry import run_evaluators
+from prompttracker.hashing import short_id
 from prompttracker.interlocutor import LLMInterlocutor
 from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.call_layer import CallLayer
@@ -26,15 +26,6 @@ from prompttracker.llm.router import effective_config, open_session
 from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus, repeat_suffix
 from prompttracker.store.rows import version_hash
 from prompttracker.templating import render
-
-
-def digest(*parts: str) -> str:
-    """A short stable id of ``parts`` (sha256, length-prefixed parts, 16 hex digits)."""
-    h = hashlib.sha256()
-    for part in parts:
-        data = part.encode()
-        h.update(f"{len(data)}:".encode() + data)
-    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -56,7 +47,7 @@ class PlannedRun:
     def row_key(self) -> str:
         """The test × version content × row, the same on every machine: shards keep a row's
         repeats together by it."""
-        return digest(
+        return short_id(
             self.prompt_slug, self.test.name, self.version_hash, self.dataset_name, self.row.name
         )
 
@@ -64,7 +55,7 @@ class PlannedRun:
     def key(self) -> str:
         """This planned test run's identity, the same on every machine and in every run of the
         same files: resume, shards and cassettes find it by this key."""
-        return digest(self.row_key, str(self.repeat))
+        return short_id(self.row_key, str(self.repeat))
 
     @property
     def label(self) -> str:

@@ -17,7 +17,6 @@ way sampling a real model makes them differ, and the same repeat is the same eve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -25,6 +24,7 @@ from typing import Any, ClassVar
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
+from prompttracker.hashing import digest
 from prompttracker.llm.base import Session, SessionOptions
 from prompttracker.llm.mock_tools import ToolActivity, use_tools
 from prompttracker.messages import AssistantTurn, Message, Usage
@@ -51,15 +51,6 @@ _CLOSINGS = (
     "Great, that is all I needed. Goodbye.",
     "Alright, thank you for your help.",
 )
-
-
-def digest(*parts: str) -> str:
-    """A stable hex digest of ``parts`` (unambiguous: each part is length-prefixed)."""
-    h = hashlib.sha256()
-    for part in parts:
-        data = part.encode()
-        h.update(f"{len(data)}:".encode() + data)
-    return h.hexdigest()
 
 
 def _pick(options: tuple[str, ...], seed: str) -> str:
