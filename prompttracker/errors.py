@@ -5,6 +5,8 @@ The CLI is the one place that prints them (``Error:`` / ``Hint:``) and picks the
 
 from __future__ import annotations
 
+from difflib import get_close_matches
+
 
 class PromptTrackerError(Exception):
     """Base error. ``exit_code`` is what the CLI exits with when this reaches it."""
@@ -47,3 +49,11 @@ class StoreError(PromptTrackerError):
     """
 
     exit_code = 4
+
+
+def did_you_mean(word: str, known: list[str]) -> str:
+    """ "; did you mean 'model'?" for a misspelling of one of ``known``, else the list of them."""
+    close = get_close_matches(word, known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; expected one of: {', '.join(sorted(known))}" if known else ""

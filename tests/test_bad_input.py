@@ -33,13 +33,13 @@ BOMB = "\n".join(
         (
             PROMPT.replace("  - version: 1", "  - version: yes"),
             DATASET,
-            "prompts/billing_support.yaml: versions[0].version: expected a number, found the "
-            "YAML boolean true",
+            "prompts/billing_support.yaml: line 4: versions[0].version: expected a number, found "
+            "the YAML boolean true",
         ),
         (
             PROMPT,
             DATASET.replace("max_turns: 3", "max_turns: on"),
-            "datasets/billing.yaml: rows[0].max_turns: expected a number, found the YAML "
+            "datasets/billing.yaml: line 6: rows[0].max_turns: expected a number, found the YAML "
             "boolean true",
         ),
         (
@@ -68,6 +68,50 @@ BOMB = "\n".join(
             "datasets/billing.yaml: line 4, column 27: invalid YAML: a binary value (!!binary)",
         ),
         (PROMPT, BOMB + "\n", "datasets/billing.yaml: refused: its aliases expand past"),
+        (
+            PROMPT.replace("{{ opening_message }}", "{% for i in (1..100000000) %}x{% endfor %}"),
+            DATASET,
+            "prompts/billing_support.yaml: line 15: tests[0] (double charge is refunded): "
+            "version 1 user_prompt: the template is too costly to render (its loops run more "
+            "than 100,000 times)",
+        ),
+        (
+            PROMPT.replace(
+                "{{ opening_message }}",
+                "{% assign s = 'xx' %}{% for i in (1..64) %}{% assign s = s | append: s %}"
+                "{% endfor %}{{ s }}",
+            ),
+            DATASET,
+            "the template is too costly to render (the result of `append` has more than "
+            "4,000,000 characters)",
+        ),
+        (
+            PROMPT.replace(
+                "{{ opening_message }}",
+                "{{ 'xxxxxxxxxx' | replace: 'x', 'xxxxxxxxxx' | replace: 'x', 'xxxxxxxxxx' | "
+                "replace: 'x', 'xxxxxxxxxx' | replace: 'x', 'xxxxxxxxxx' | replace: 'x', "
+                "'xxxxxxxxxx' | replace: 'x', 'xxxxxxxxxx' | replace: 'x', 'xxxxxxxxxx' }}",
+            ),
+            DATASET,
+            "the result of `replace` would have more than 4,000,000 characters",
+        ),
+        (
+            PROMPT.replace("      model: gpt-4o-mini\n", "      modle: gpt-4o-mini\n"),
+            DATASET,
+            "prompts/billing_support.yaml: line 11: versions[0].model_config.modle: unknown "
+            "field; did you mean 'model'?",
+        ),
+        (
+            PROMPT.replace("tests:", "test:"),
+            DATASET,
+            "prompts/billing_support.yaml: line 14: test: unknown field; did you mean 'tests'?",
+        ),
+        (
+            PROMPT.replace("type: keyword", "type: keywrd"),
+            DATASET,
+            "prompts/billing_support.yaml: line 18: tests[0] (double charge is refunded)."
+            "evaluators[0] (keywrd): unknown evaluator type 'keywrd'; did you mean 'keyword'?",
+        ),
         (PROMPT, "rows: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
     ],
     ids=[
@@ -78,6 +122,12 @@ BOMB = "\n".join(
         "dup variable",
         "binary",
         "alias bomb",
+        "liquid loop bomb",
+        "liquid doubling",
+        "liquid filter growth",
+        "misspelled key",
+        "misspelled top-level key",
+        "misspelled evaluator type",
         "deep nesting",
     ],
 )
@@ -230,6 +280,32 @@ def test_a_base_url_that_is_not_an_http_url_is_bad_input(
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 2
-    assert "prompttracker.yaml: providers.openai.base_url: base_url 'localhost:8000/v1' is not" in (
-        " ".join(result.output.split())
+    assert (
+        "prompttracker.yaml: line 2: providers.openai.base_url: base_url 'localhost:8000/v1' is not"
+        in (" ".join(result.output.split()))
     )
+
+
+def test_a_liquid_syntax_error_is_reported_once_where_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = PROMPT.replace("Be brief and kind.", 'Answer as JSON: {{ \\"ok\\": true }}')
+    second = "  - name: second test\n    dataset: billing\n"
+    rows = DATASET + (
+        "  - name: second row\n"
+        "    variables: { company: Acme, opening_message: Hi }\n"
+        "    interlocutor_simulation_prompt: You are polite.\n"
+    )
+    write_project(tmp_path, {"billing_support": broken + second}, {"billing": rows})
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())
+    assert output.count("invalid Liquid template") == 1, result.output
+    assert (
+        "prompts/billing_support.yaml: line 6: versions[0].system_prompt: invalid Liquid "
+        "template (line 1 of the template): expected end of expression, found ':'; fix the tag, "
+        "or wrap text that should reach the model as written (a JSON example, say) in "
+        "{% raw %}…{% endraw %}"
+    ) in output
+    assert "1 problem(s)" in output

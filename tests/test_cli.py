@@ -65,7 +65,7 @@ def test_validate_reports_every_problem_with_exit_2(tmp_path):
     (tmp_path / "datasets" / "broken.yaml").write_text("rows: [")
     result = pt("validate")
     assert result.exit_code == 2
-    assert "prompts/p.yaml: versions[0].model_config" in result.output
+    assert "prompts/p.yaml: line 8: versions[0].model_config" in result.output
     assert "datasets/broken.yaml: line" in result.output
     assert "Hint:" in result.output
 

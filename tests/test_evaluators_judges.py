@@ -252,10 +252,16 @@ def test_judge_config_is_validated_at_load_time() -> None:
     )
     assert registry.config_problems(
         EvaluatorSpec(type="conversation_judge", config={"custom_instructions": "x"})
-    ) == ["config.custom_instructions: unknown config key"]
+    ) == [
+        "config.custom_instructions: unknown config key; expected one of: evaluation_prompt, "
+        "judge_model, threshold_score"
+    ]
     assert registry.config_problems(
         EvaluatorSpec(type="llm_judge", config={"evaluation_prompt": "x"})
-    ) == ["config.evaluation_prompt: unknown config key"]
+    ) == [
+        "config.evaluation_prompt: unknown config key; expected one of: custom_instructions, "
+        "judge_model, threshold_score"
+    ]
 
 
 # conversation_judge

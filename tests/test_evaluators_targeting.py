@@ -267,22 +267,22 @@ def test_a_version_with_every_tool_feeds_every_tool_check(tmp_path: Path) -> Non
 def test_tool_checks_on_a_version_without_the_tools_are_config_errors(tmp_path: Path) -> None:
     root = project(tmp_path, [1, 2], *ALL_TOOL_CHECKS)
     found = problems(root)
-    where = "prompts/orders.yaml: tests[0] (uses tools).evaluators"
+    where = "prompts/orders.yaml: line {}: tests[0] (uses tools).evaluators"
     label = "version 1 (openai/chat_completions gpt-4o-mini)"
     assert found == [
-        f"{where}[0] (file_search): {label} does not use the file_search tool, so file_search "
-        "has no results to check; add file_search to versions[0].model_config.tools "
+        f"{where.format(32)}[0] (file_search): {label} does not use the file_search tool, so "
+        "file_search has no results to check; add file_search to versions[0].model_config.tools "
         "(api: responses or assistants), or run this test on other `versions`",
-        f"{where}[1] (web_search): {label} does not use the web_search tool, so web_search has "
-        "no results to check; add web_search to versions[0].model_config.tools (api: responses "
-        "or assistants), or run this test on other `versions`",
-        f"{where}[2] (code_interpreter): {label} does not use the code_interpreter tool, so "
-        "code_interpreter has no results to check; add code_interpreter to "
+        f"{where.format(33)}[1] (web_search): {label} does not use the web_search tool, so "
+        "web_search has no results to check; add web_search to versions[0].model_config.tools "
+        "(api: responses or assistants), or run this test on other `versions`",
+        f"{where.format(34)}[2] (code_interpreter): {label} does not use the code_interpreter "
+        "tool, so code_interpreter has no results to check; add code_interpreter to "
         "versions[0].model_config.tools (api: responses or assistants), or run this test on "
         "other `versions`",
-        f"{where}[3] (function_call): {label} defines no functions, so function_call has no "
-        "calls to check; add them under versions[0].model_config.tool_config.functions, or run "
-        "this test on other `versions`",
+        f"{where.format(35)}[3] (function_call): {label} defines no functions, so function_call "
+        "has no calls to check; add them under versions[0].model_config.tool_config.functions, "
+        "or run this test on other `versions`",
     ]
 
 
@@ -312,9 +312,10 @@ def test_turn_and_role_are_validated(tmp_path: Path) -> None:
     )
     found = problems(root)
     assert found[:2] == [
-        "prompts/orders.yaml: tests[0].evaluators[0].turn: Input should be greater than or "
-        "equal to 1",
-        "prompts/orders.yaml: tests[0].evaluators[1].role: Input should be 'user' or 'assistant'",
+        "prompts/orders.yaml: line 32: tests[0].evaluators[0].turn: Input should be greater "
+        "than or equal to 1",
+        "prompts/orders.yaml: line 33: tests[0].evaluators[1].role: Input should be 'user' or "
+        "'assistant'",
     ]
     # The prompt file did not validate, so the evaluator-level checks wait for the next run.
     assert len(found) == 2
@@ -331,11 +332,12 @@ def test_every_evaluator_problem_is_reported_at_once(tmp_path: Path) -> None:
     found = problems(root)
     assert len(found) == 3
     assert found[0].startswith(
-        "prompts/orders.yaml: tests[0] (uses tools).evaluators[0] (web_search): role: user"
+        "prompts/orders.yaml: line 32: tests[0] (uses tools).evaluators[0] (web_search): role: user"
     )
     assert "does not use the web_search tool" in found[1]
     assert found[2].startswith(
-        "prompts/orders.yaml: tests[0] (uses tools).evaluators[1] (format): config.schema: "
+        "prompts/orders.yaml: line 33: tests[0] (uses tools).evaluators[1] (format): "
+        "config.schema: "
         "schema is not a valid JSON Schema"
     )
 

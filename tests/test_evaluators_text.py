@@ -64,7 +64,10 @@ def test_registry_lists_the_six_types() -> None:
 def test_unknown_config_key_is_rejected(type_: str, valid: dict[str, Any]) -> None:
     assert registry.config_problems(EvaluatorSpec(type=type_, config=valid)) == []
     problems = registry.config_problems(EvaluatorSpec(type=type_, config={**valid, "typo_key": 1}))
-    assert problems == ["config.typo_key: unknown config key"]
+    assert problems == [
+        "config.typo_key: unknown config key; expected one of: "
+        + ", ".join(sorted(registry.evaluator_types()[type_].Config.model_fields))
+    ]
 
 
 # length

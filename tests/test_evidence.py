@@ -171,7 +171,7 @@ def test_repeat_out_of_bounds_is_rejected_at_load(tmp_path, repeat, bound):
     with pytest.raises(ConfigError) as info:
         load_project(tmp_path)
     assert info.value.exit_code == 2
-    assert "prompts/billing_support.yaml: tests[0].repeat" in info.value.message
+    assert "prompts/billing_support.yaml: line 11: tests[0].repeat" in info.value.message
     assert bound in info.value.message
 
 

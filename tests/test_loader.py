@@ -58,7 +58,10 @@ def test_libyaml_parses_and_reports_like_pyyaml(text, monkeypatch):
 def test_unknown_field_names_its_place(tmp_path):
     write_project(tmp_path, prompts={"p": PROMPT.replace("temperature: 0.3", "temprature: 0.3")})
     message = problems(tmp_path)
-    assert "prompts/p.yaml: versions[0].model_config.temprature: unknown field" in message
+    assert (
+        "prompts/p.yaml: line 12: versions[0].model_config.temprature: unknown field; did you "
+        "mean 'temperature'?" in message
+    )
 
 
 def test_unknown_provider_api_lists_supported_pairs(tmp_path):
@@ -117,7 +120,7 @@ def test_max_turns_bounds_and_conversational_rows_need_a_persona(tmp_path):
     )
     write_project(tmp_path, datasets={"billing": dataset})
     message = problems(tmp_path)
-    assert "datasets/billing.yaml: rows[0].max_turns" in message
+    assert "datasets/billing.yaml: line 5: rows[0].max_turns" in message
     assert "less than or equal to 50" in message
 
 
@@ -135,7 +138,11 @@ def test_unknown_evaluator_type_and_config_key(tmp_path):
     write_project(tmp_path, prompts={"p": text})
     message = problems(tmp_path)
     assert "unknown evaluator type 'keywords'" in message
-    assert "evaluators[1] (length): config.max_len: unknown config key" in message
+    assert "unknown evaluator type 'keywords'; did you mean 'keyword'?" in message
+    assert (
+        "line 21: tests[0] (double charge is refunded).evaluators[1] (length): config.max_len: "
+        "unknown config key; did you mean 'max_length'?"
+    ) in message
 
 
 def test_all_problems_of_all_files_at_once(tmp_path):
@@ -147,8 +154,8 @@ def test_all_problems_of_all_files_at_once(tmp_path):
     message = problems(tmp_path)
     assert "prompts/a.yaml" in message
     assert "prompts/b.yaml" in message
-    assert "datasets/bad.yaml: mode" in message
-    assert "datasets/bad.yaml: rows" in message
+    assert "datasets/bad.yaml: line 1: mode" in message
+    assert "datasets/bad.yaml: line 2: rows" in message
 
 
 def test_empty_file_and_wrong_top_level(tmp_path):
@@ -160,7 +167,7 @@ def test_empty_file_and_wrong_top_level(tmp_path):
 
 def test_bad_settings_file(tmp_path):
     write_project(tmp_path, settings="concurrency: 0\n")
-    assert "prompttracker.yaml: concurrency" in problems(tmp_path)
+    assert "prompttracker.yaml: line 1: concurrency" in problems(tmp_path)
 
 
 def test_missing_prompts_folder(tmp_path):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from prompttracker.config.models import Dataset, Prompt, PromptVersion, Test
 from prompttracker.config.settings import SETTINGS_FILE, Settings
-from prompttracker.errors import ConfigError
+from prompttracker.errors import ConfigError, did_you_mean
 from prompttracker.templating import TemplateError, check_syntax, render
 
 M = TypeVar("M", bound=BaseModel)
@@ -109,13 +110,64 @@ def _check_size(data: Any) -> None:
 
 @dataclass(frozen=True)
 class Problem:
+    """One problem of one file. ``path`` (keys and indexes, as pydantic gives them) leads to
+    the offending key, whose line ``with_lines`` looks up once all problems are known."""
+
     file: str
     location: str
     message: str
+    path: tuple[str | int, ...] = ()
+    line: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.location}" if self.location else self.file
-        return f"{where}: {self.message}"
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.location:
+            parts.append(self.location)
+        return ": ".join([*parts, self.message])
+
+
+def with_lines(root: Path, problems: list[Problem]) -> list[Problem]:
+    """The problems, each with the line of its ``path`` in its file (each file read once more,
+    and only when it has a problem to place)."""
+    documents: dict[str, Any] = {}
+    placed = []
+    for problem in problems:
+        if problem.path and problem.line is None:
+            if problem.file not in documents:
+                documents[problem.file] = _compose(root / problem.file)
+            line = _line_of(documents[problem.file], problem.path)
+            problem = replace(problem, line=line)
+        placed.append(problem)
+    return placed
+
+
+def _compose(path: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+
+
+def _line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
+    """The line of the key at ``path``; of the nearest enclosing one when the path goes on
+    past what the file has (a missing field, pydantic's own loc parts)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            found = next((pair for pair in node.value if pair[0].value == str(part)), None)
+            if found is None:
+                continue  # a union's tag in the loc, say: the next part may still match
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line
 
 
 @dataclass
@@ -179,6 +231,7 @@ def load_project(root: Path | str = ".") -> Project:
             )
         )
     problems.extend(_check_references(project))
+    problems = with_lines(root, problems)
     if problems:
         raise ConfigError(
             f"{len(problems)} problem(s) in the project files:\n"
@@ -251,7 +304,9 @@ def _load_model(root: Path, path: Path, model: type[M], problems: list[Problem])
         return model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            problems.append(Problem(name, _location(error["loc"]), _message(error)))
+            problems.append(
+                Problem(name, _location(error["loc"]), _message(error, model), error["loc"])
+            )
         return None
 
 
@@ -265,14 +320,16 @@ def _location(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, model: type[BaseModel]) -> str:
     if isinstance(error.get("input"), bool) and error["type"] in ("int_type", "float_type"):
         return (
             f"expected a number, found the YAML boolean {str(error['input']).lower()} (YAML "
             "reads yes/no/on/off/true/false as booleans): write the number itself"
         )
     if error["type"] == "extra_forbidden":
-        return "unknown field (check the spelling; see the README for the fields of this file)"
+        return "unknown field" + did_you_mean(
+            str(error["loc"][-1]), _fields_at(model, error["loc"][:-1])
+        )
     if error["type"] == "missing":
         return "required field is missing"
     return str(error["msg"]).removeprefix("Value error, ")
@@ -288,7 +345,9 @@ def _check_references(project: Project) -> list[Problem]:
                 try:
                     check_syntax(getattr(version, key))
                 except TemplateError as exc:
-                    problems.append(Problem(file, f"versions[{i}].{key}", str(exc)))
+                    problems.append(
+                        Problem(file, f"versions[{i}].{key}", str(exc), ("versions", i, key))
+                    )
         for t, test in enumerate(prompt.tests):
             where = f"tests[{t}] ({test.name})"
             dataset = project.datasets.get(test.dataset)
@@ -301,12 +360,18 @@ def _check_references(project: Project) -> list[Problem]:
                         f"{where}.dataset",
                         f"dataset {test.dataset!r} not found "
                         f"(expected datasets/{test.dataset}.yaml; known: {known})",
+                        ("tests", t, "dataset"),
                     )
                 )
             for number in test.versions or []:
                 if prompt.version(number) is None:
                     problems.append(
-                        Problem(file, f"{where}.versions", f"version {number} does not exist")
+                        Problem(
+                            file,
+                            f"{where}.versions",
+                            f"version {number} does not exist",
+                            ("tests", t, "versions"),
+                        )
                     )
             if not test.versions and prompt.active_version is None:
                 problems.append(
@@ -315,55 +380,117 @@ def _check_references(project: Project) -> list[Problem]:
                         f"{where}.versions",
                         "no versions listed and the prompt has no active version; "
                         "set `status: active` on one version or list `versions: [N]`",
+                        ("tests", t),
                     )
                 )
-            problems.extend(_check_evaluators(project, file, where, prompt, test))
+            problems.extend(_check_evaluators(project, file, ("tests", t), prompt, test))
             if dataset is not None:
-                problems.extend(_check_rendering(project, file, where, prompt, test, dataset))
+                problems.extend(_check_rendering(project, file, t, prompt, test, dataset))
     return problems
 
 
 def _check_evaluators(
-    project: Project, file: str, where: str, prompt: Prompt, test: Test
+    project: Project, file: str, path: tuple[str | int, ...], prompt: Prompt, test: Test
 ) -> list[Problem]:
     """Each evaluator's type, config and targeting, and that every version the test runs can
     feed it (a tool check needs its tool, function_call needs functions)."""
-    from prompttracker.evaluators.registry import capability_problem, config_problems
+    from prompttracker.evaluators.registry import capability_problem, located_config_problems
 
     problems = []
+    where = f"{_location(path)} ({test.name})"
     for e, spec in enumerate(test.evaluators):
         location = f"{where}.evaluators[{e}] ({spec.type})"
-        for message in config_problems(spec):
-            problems.append(Problem(file, location, message))
+        at = (*path, "evaluators", e)
+        for inner, message in located_config_problems(spec):
+            problems.append(Problem(file, location, message, (*at, *inner)))
         for version in project.versions_for(prompt, test):
-            path = f"versions[{prompt.versions.index(version)}]"
-            message = capability_problem(spec, version, path)
+            versions = f"versions[{prompt.versions.index(version)}]"
+            message = capability_problem(spec, version, versions)
             if message:
-                problems.append(Problem(file, location, message))
+                problems.append(Problem(file, location, message, at))
     return problems
 
 
 def _check_rendering(
-    project: Project, file: str, where: str, prompt: Prompt, test: Test, dataset: Dataset
+    project: Project, file: str, t: int, prompt: Prompt, test: Test, dataset: Dataset
 ) -> list[Problem]:
+    """Render each version's templates with each row. A template that does not parse is
+    reported where it is written (see ``_check_references``); one that is too costly to render
+    is reported once, for the first row that shows it."""
     problems = []
     seen: set[str] = set()
     dataset_file = project.dataset_file(test.dataset)
     for version in project.versions_for(prompt, test):
-        for row in dataset.rows:
-            for key in ("system_prompt", "user_prompt"):
+        for key in ("system_prompt", "user_prompt"):
+            source = getattr(version, key)
+            try:
+                check_syntax(source)
+            except TemplateError:
+                continue
+            for row in dataset.rows:
                 try:
-                    text = render(getattr(version, key), {**version.variables, **row.variables})
+                    text = render(source, {**version.variables, **row.variables})
                     if key == "user_prompt" and dataset.mode == "single_turn" and not text.strip():
                         raise TemplateError(
                             "renders empty, and a single_turn row needs a message to send"
                         )
                 except TemplateError as exc:
+                    fix = (
+                        "add it to the row's variables or the version's variables"
+                        if exc.kind == "variable"
+                        else "simplify the template"
+                        if exc.kind == "limit"
+                        else "fix the template or the row's variables"
+                    )
                     message = (
                         f"version {version.version} {key}: {exc} for row {row.name!r} of "
-                        f"{dataset_file}; add it to the row's variables or the version's variables"
+                        f"{dataset_file}; {fix}"
                     )
                     if message not in seen:
                         seen.add(message)
-                        problems.append(Problem(file, where, message))
+                        problems.append(
+                            Problem(file, f"tests[{t}] ({test.name})", message, ("tests", t))
+                        )
+                    if exc.kind == "limit":
+                        break
     return problems
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names (as written in files) of the model(s) at ``loc`` under ``model``."""
+    types: list[Any] = [model]
+    for part in loc:
+        types = [inner for t in types for inner in _step(t, part)]
+    names: set[str] = set()
+    for t in types:
+        for option in _options(t):
+            if isinstance(option, type) and issubclass(option, BaseModel):
+                names |= {f.alias or n for n, f in option.model_fields.items()}
+    return sorted(names)
+
+
+def _step(annotation: Any, part: Any) -> list[Any]:
+    found: list[Any] = []
+    for option in _options(annotation):
+        origin = get_origin(option)
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            if option.__name__ == part:  # pydantic names a union member in the loc
+                found.append(option)
+            for name, info in option.model_fields.items():
+                if part in (name, info.alias):
+                    found.append(info.annotation)
+        elif origin in (list, tuple, set) and isinstance(part, int):
+            found.extend(get_args(option)[:1])
+        elif origin is dict:
+            found.extend(get_args(option)[1:2])
+    return found
+
+
+def _options(annotation: Any) -> list[Any]:
+    """``annotation`` with ``X | None``, unions and ``Annotated`` opened up."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _options(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [o for arg in get_args(annotation) for o in _options(arg)]
+    return [annotation]

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from prompttracker.config.models import EvaluatorSpec, PromptVersion
+from prompttracker.errors import did_you_mean
 from prompttracker.evaluators.base import EvaluationContext, Evaluator
 from prompttracker.llm.call_layer import Meter
 from prompttracker.results import EvaluationResult
@@ -29,25 +30,43 @@ def evaluator_types() -> dict[str, type[Evaluator]]:
 
 def config_problems(spec: EvaluatorSpec) -> list[str]:
     """Messages for an unknown type, a bad config or a role it cannot use; empty when valid."""
+    return [message for _, message in located_config_problems(spec)]
+
+
+def located_config_problems(spec: EvaluatorSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    """``config_problems``, each with the path to its key within the evaluator's entry."""
     types = evaluator_types()
     cls = types.get(spec.type)
     if cls is None:
-        return [f"unknown evaluator type {spec.type!r}; known types: {', '.join(sorted(types))}"]
-    problems = []
+        return [
+            (
+                ("type",),
+                f"unknown evaluator type {spec.type!r}" + did_you_mean(spec.type, list(types)),
+            )
+        ]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     if cls.scope == "conversation" and spec.role == "user":
         problems.append(
-            f"role: user — {spec.type} reads the assistant's messages and tool calls over the "
-            "whole conversation (or one `turn`); remove `role`, or use a message check such as "
-            "keyword or format to look at a user message"
+            (
+                ("role",),
+                f"role: user — {spec.type} reads the assistant's messages and tool calls over "
+                "the whole conversation (or one `turn`); remove `role`, or use a message check "
+                "such as keyword or format to look at a user message",
+            )
         )
     try:
         cls.Config.model_validate(spec.config)
     except ValidationError as exc:
-        problems += [
-            _config_location(e["loc"])
-            + ("unknown config key" if e["type"] == "extra_forbidden" else _message(e["msg"]))
-            for e in exc.errors()
-        ]
+        for e in exc.errors():
+            message = (
+                "unknown config key"
+                + did_you_mean(str(e["loc"][-1]), list(cls.Config.model_fields))
+                if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+                else "unknown config key"
+                if e["type"] == "extra_forbidden"
+                else _message(e["msg"])
+            )
+            problems.append((("config", *e["loc"]), _config_location(e["loc"]) + message))
     return problems
 
 
