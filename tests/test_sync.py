@@ -90,13 +90,14 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def test_first_sync_pages_with_after_and_writes_loadable_files(tmp_path, httpx2_mock, api_key):
+    """``--as assistants`` still writes versions for the Assistants API (a compatible server)."""
     route = httpx2_mock.get(LIST_URL).mock(
         side_effect=[
             httpx.Response(200, json=page()),
             httpx.Response(200, json=page("assistants_list_page2.json")),
         ]
     )
-    result = pt()
+    result = pt("--as", "assistants")
     assert result.exit_code == 0, result.output
 
     assert route.call_count == 2
@@ -173,6 +174,36 @@ def test_first_sync_pages_with_after_and_writes_loadable_files(tmp_path, httpx2_
     for name in ("asst_abc123", "Math Tutor", "prompts/assistant_asst_abc789.yaml", "v1"):
         assert name in result.output
     assert KEY not in result.output
+
+
+def test_default_sync_writes_responses_versions(tmp_path, httpx2_mock, api_key):
+    """The Assistants API is shut down: without --as, new files run on the Responses API."""
+    route = httpx2_mock.get(LIST_URL).respond(200, json=page(has_more=False))
+    result = pt("--json")
+    assert result.exit_code == 0, result.output
+
+    assert route.call_count == 1
+    assert query(route, 0) == {"limit": "100", "order": "asc"}
+    report = json.loads(result.output)
+    assert report["target"] is None  # no --as given
+    assert [(r["action"], r["api"]) for r in report["results"]] == [("new", "responses")] * 2
+    prompts = tmp_path / "prompts"
+    for assistant_id, model in (("asst_abc123", "gpt-4o"), ("asst_abc456", "gpt-4o-mini")):
+        config = read(prompts / f"assistant_{assistant_id}.yaml")["versions"][0]["model_config"]
+        assert (config["provider"], config["api"], config["model"]) == (
+            "openai",
+            "responses",
+            model,
+        )
+        assert "assistant_id" not in config
+        assert "tool_resources" not in config
+        assert config["metadata"]["assistant_id"] == assistant_id
+    tutor = read(prompts / "assistant_asst_abc123.yaml")["versions"][0]["model_config"]
+    assert tutor["tool_config"] == {"code_interpreter": {"file_ids": ["file-abc123"]}}
+    project = load_project(tmp_path)
+    assert project.prompts["assistant_asst_abc123"].active_version.model_config_.label == (
+        "openai/responses gpt-4o"
+    )
 
 
 def test_synced_version_runs_under_mock(tmp_path):
@@ -282,6 +313,46 @@ def test_changed_assistant_appends_an_active_version_and_keeps_the_old(tmp_path)
     before = snapshot(tmp_path / "prompts")
     assert pt("--from-file", str(source)).exit_code == 0
     assert snapshot(tmp_path / "prompts") == before
+
+
+def test_resync_without_as_keeps_each_files_api(tmp_path, httpx2_mock, api_key):
+    route = httpx2_mock.get(LIST_URL).respond(200, json=page(has_more=False))
+    assert pt("--as", "assistants").exit_code == 0
+    prompts = tmp_path / "prompts"
+    tutor = prompts / "assistant_asst_abc123.yaml"
+    billing = prompts / "assistant_asst_abc456.yaml"
+    billing_before = billing.read_bytes()
+
+    changed = page(has_more=False)
+    changed["data"][0]["temperature"] = 0.2
+    changed["data"].append(page("assistants_list_page2.json")["data"][0])  # a new assistant
+    route.respond(200, json=changed)
+    result = pt("--json")  # no --as
+    assert result.exit_code == 0, result.output
+
+    assert route.call_count == 2
+    assert query(route, 1) == {"limit": "100", "order": "asc"}
+    report = json.loads(result.output)
+    assert [(r["action"], r["api"]) for r in report["results"]] == [
+        ("updated", "assistants"),
+        ("unchanged", "assistants"),
+        ("new", "responses"),  # a new file gets the default
+    ]
+    assert report["results"][0]["changes"] == ["model_config.temperature"]  # the API did not move
+    kept = (
+        "kept on the Assistants API (shut down on 2026-08-26); sync with --as responses to move it"
+    )
+    assert [r["message"] for r in report["results"]] == [kept, kept, None]
+    versions = read(tutor)["versions"]
+    assert [(v["model_config"]["api"], v["status"]) for v in versions] == [
+        ("assistants", "deprecated"),
+        ("assistants", "active"),
+    ]
+    assert versions[1]["model_config"]["assistant_id"] == "asst_abc123"
+    assert versions[1]["model_config"]["temperature"] == 0.2
+    assert billing.read_bytes() == billing_before
+    new = read(prompts / "assistant_asst_abc789.yaml")["versions"][0]["model_config"]
+    assert new["api"] == "responses"
 
 
 def test_hand_edited_file_is_never_overwritten(tmp_path):
@@ -474,13 +545,29 @@ def test_as_responses_moves_tool_resources_into_tool_config(tmp_path):
 
 def test_as_responses_after_assistants_appends_a_responses_version(tmp_path):
     source = export(tmp_path / "e.json", both_pages())
-    assert pt("--from-file", str(source)).exit_code == 0
-    assert pt("--from-file", str(source), "--as", "responses").exit_code == 0
-    versions = read(tmp_path / "prompts" / "assistant_asst_abc456.yaml")["versions"]
+    assert pt("--from-file", str(source), "--as", "assistants").exit_code == 0
+    result = pt("--from-file", str(source), "--as", "responses", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["target"] == "responses"
+    assert [(r["action"], r["api"]) for r in report["results"]] == [("updated", "responses")] * 3
+    path = tmp_path / "prompts" / "assistant_asst_abc456.yaml"
+    versions = read(path)["versions"]
     assert [(v["model_config"]["api"], v["status"]) for v in versions] == [
         ("assistants", "deprecated"),
         ("responses", "active"),
     ]
+    assert versions[1]["model_config"]["metadata"]["assistant_id"] == "asst_abc456"
+
+    # the newest version decides from now on: without --as the file stays on responses
+    before = snapshot(tmp_path / "prompts")
+    result = pt("--from-file", str(source), "--json")
+    assert result.exit_code == 0, result.output
+    assert snapshot(tmp_path / "prompts") == before
+    results = json.loads(result.output)["results"]
+    assert [(r["action"], r["api"], r["message"]) for r in results] == [
+        ("unchanged", "responses", None)
+    ] * 3
 
 
 def test_as_responses_errors_per_assistant(tmp_path):
@@ -559,10 +646,23 @@ def test_without_key_exit_3_before_any_call(tmp_path, httpx2_mock):
     # no route: any request would fail the test
     result = pt()
     assert result.exit_code == 3
-    assert "no API key for openai: the environment variable OPENAI_API_KEY is not set" in (
-        result.output
-    )
+    out = flat(result.output)
+    assert "no API key for openai: the environment variable OPENAI_API_KEY is not set" in out
+    assert "or sync from a file with --from-file FILE" in out
+    assert "--mock" not in out  # pt sync openai has no --mock
+    assert not httpx2_mock.calls
     assert not (tmp_path / "prompts").exists()
+
+
+def test_the_run_tests_key_hint_still_names_mock(tmp_path):
+    from prompttracker.config.loader import load_settings
+    from prompttracker.errors import RunStartError
+    from prompttracker.llm.clients import require_api_key
+
+    with pytest.raises(RunStartError) as caught:
+        require_api_key(load_settings(tmp_path), "openai")
+    assert caught.value.hint is not None
+    assert caught.value.hint.endswith("or run with --mock to play every test offline")
 
 
 # --- atomic writes ------------------------------------------------------------------------

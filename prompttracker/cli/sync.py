@@ -36,9 +36,14 @@ def sync_openai(
         ),
     ] = None,
     target: Annotated[
-        SyncTarget,
-        typer.Option("--as", help="Write versions for the Assistants API or the Responses API."),
-    ] = SyncTarget.assistants,
+        SyncTarget | None,
+        typer.Option(
+            "--as",
+            help="Write versions for the Responses API or the Assistants API (shut down on "
+            "2026-08-26). Default: responses for new files; an existing file keeps its API.",
+            show_default=False,
+        ),
+    ] = None,
     max_pages: Annotated[
         int, typer.Option("--max-pages", min=1, help="Read at most this many pages of 100.")
     ] = DEFAULT_MAX_PAGES,

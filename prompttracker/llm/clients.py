@@ -31,15 +31,23 @@ _STATUS_HINTS = {
 _SERVER_HINT = "the provider had an error after the SDK's retries: retry later"
 
 
-def require_api_key(settings: Settings, provider: str) -> None:
-    """Raise ``RunStartError`` naming the environment variable when ``provider`` has no key."""
+def require_api_key(
+    settings: Settings,
+    provider: str,
+    *,
+    instead: str = "run with --mock to play every test offline",
+) -> None:
+    """Raise ``RunStartError`` naming the environment variable when ``provider`` has no key.
+
+    ``instead`` ends the hint: how the calling command works without a key.
+    """
     if settings.api_key(provider):
         return
     env = settings.api_key_env(provider)
     raise RunStartError(
         f"no API key for {provider}: the environment variable {env} is not set",
         hint=f"set it with `export {env}=...` (keys are read from the environment, never from "
-        "files), or run with --mock to play every test offline",
+        f"files), or {instead}",
     )
 
 

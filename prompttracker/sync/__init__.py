@@ -16,3 +16,7 @@ class SyncTarget(StrEnum):
 
     assistants = "assistants"
     responses = "responses"
+
+
+# OpenAI shut the Assistants API down on 2026-08-26: new files run on the Responses API.
+DEFAULT_TARGET = SyncTarget.responses

@@ -65,6 +65,7 @@ class AssistantSync(Value):
     name: str
     action: SyncAction
     file: str
+    api: SyncTarget | None = None  # the API the file's newest version runs on (or would)
     version: int | None = None  # the version the file now ends with (or would)
     changes: list[str] = Field(default_factory=list)  # dotted fields that differ
     message: str | None = None
@@ -74,7 +75,7 @@ class SyncReport(Value):
     """The whole sync: one entry per assistant, in the order they were read."""
 
     source: str  # "api" or the --from-file path
-    target: SyncTarget
+    target: SyncTarget | None  # the --as given; None: new files get responses, others keep theirs
     out: str
     dry_run: bool
     pages: int = 0

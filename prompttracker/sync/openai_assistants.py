@@ -48,8 +48,10 @@ async def fetch_assistants(
     """
     import openai
 
-    from prompttracker.llm.clients import llm_call_error, openai_client
+    from prompttracker.llm.clients import llm_call_error, openai_client, require_api_key
 
+    # Checked here so that the hint names this command's way around a key, not run-tests' --mock.
+    require_api_key(settings, "openai", instead="sync from a file with --from-file FILE")
     client = openai_client(settings, http_client=http_client)
     found: dict[str, Assistant] = {}
     pages, after, capped = 0, None, False
@@ -87,9 +89,10 @@ def sunset_error(base: LLMCallError) -> LLMCallError:
         "the live API answers 404 to every Assistants call, so there is nothing to list; "
         "nothing was written",
         hint="sync from an export instead: `pt sync openai --from-file assistants.json` (the "
-        'list\'s JSON, {"object": "list", "data": [...]}, or a JSON array), and add '
-        "`--as responses` to get versions that run on the Responses API. A compatible server "
-        "that still serves the Assistants API works through providers.openai.base_url",
+        'list\'s JSON, {"object": "list", "data": [...]}, or a JSON array); new files run on '
+        "the Responses API, and `--as responses` moves files that still use the Assistants API. "
+        "A compatible server that still serves the Assistants API works through "
+        "providers.openai.base_url",
     )
 
 

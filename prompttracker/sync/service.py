@@ -2,7 +2,7 @@
 
 One file per assistant, ``assistant_<id>.yaml``. What happens to it:
 
-- no file yet → **new**: version 1, active;
+- no file yet → **new**: version 1, active, on the ``--as`` API (default: responses);
 - the newest version already says what the assistant says (the sync time aside) → **unchanged**:
   the file is not touched, not even its ``synced_at``;
 - the assistant changed → **updated**: a new version is appended and becomes the active one;
@@ -12,6 +12,9 @@ One file per assistant, ``assistant_<id>.yaml``. What happens to it:
   file's content (versions, tests, names) is kept, its exact text is copied to ``<file>.bak``
   first (the rewrite does not keep comments or layout);
 - the assistant cannot become a valid version → **error**, nothing written for it.
+
+Without ``--as`` an existing file keeps the API of its newest version; only an explicit ``--as``
+moves it (by appending a version).
 
 Everything is read and decided before the first write, so an API error writes nothing.
 """
@@ -29,7 +32,7 @@ from pydantic import ValidationError
 
 from prompttracker.config.models import Prompt, PromptVersion
 from prompttracker.errors import ConfigError, PromptTrackerError
-from prompttracker.sync import DEFAULT_MAX_PAGES, SyncTarget
+from prompttracker.sync import DEFAULT_MAX_PAGES, DEFAULT_TARGET, SyncTarget
 from prompttracker.sync.convert import (
     ConversionError,
     assistant_version,
@@ -65,7 +68,7 @@ def sync_openai_assistants(
     *,
     out: Path | None = None,
     from_file: Path | None = None,
-    target: SyncTarget = SyncTarget.assistants,
+    target: SyncTarget | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
     dry_run: bool = False,
     force: bool = False,
@@ -74,8 +77,10 @@ def sync_openai_assistants(
 ) -> SyncReport:
     """Turn the account's assistants (or an export's) into ``assistant_<id>.yaml`` prompt files.
 
-    ``out`` defaults to ``prompts/`` under ``project``. ``dry_run`` decides everything and
-    writes nothing. Without ``from_file`` the OpenAI key is required (``RunStartError``).
+    ``out`` defaults to ``prompts/`` under ``project``. ``target`` is the ``--as`` given: ``None``
+    writes new files for ``DEFAULT_TARGET`` and keeps each existing file's API (see
+    ``plan_assistant``). ``dry_run`` decides everything and writes nothing. Without
+    ``from_file`` the OpenAI key is required (``RunStartError``).
     """
     if max_pages < 1:
         raise ConfigError(f"--max-pages must be at least 1, not {max_pages}")
@@ -113,23 +118,24 @@ def sync_openai_assistants(
 
 
 def plan_assistant(
-    assistant: Assistant, path: Path, target: SyncTarget, synced_at: str, *, force: bool = False
+    assistant: Assistant,
+    path: Path,
+    target: SyncTarget | None,
+    synced_at: str,
+    *,
+    force: bool = False,
 ) -> FilePlan:
-    """Decide what syncing ``assistant`` into ``path`` does; reads ``path``, writes nothing."""
+    """Decide what syncing ``assistant`` into ``path`` does; reads ``path``, writes nothing.
+
+    ``target`` is the ``--as`` given. Without one, a new file gets ``DEFAULT_TARGET`` and an
+    existing file keeps the API of its newest version: a re-sync never moves it by itself.
+    """
     name = assistant.name or assistant.id
     result = AssistantSync(
         assistant_id=assistant.id, name=name, action=SyncAction.error, file=str(path)
     )
-    try:
-        version = assistant_version(assistant, target, synced_at)
-    except ConversionError as exc:
-        return FilePlan(result.model_copy(update={"message": str(exc)}))
-    lost = lost_settings(assistant, target)
-    note = f"not carried over to {target.value}: {', '.join(lost)}" if lost else None
     if not path.exists():
-        prompt = Prompt(name=name, description=assistant.description or "", versions=[version])
-        new = {"action": SyncAction.new, "version": 1, "message": note}
-        return FilePlan(result.model_copy(update=new), synced_file_text(prompt, assistant.id))
+        return _plan_new(assistant, result, target or DEFAULT_TARGET, synced_at)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -141,10 +147,22 @@ def plan_assistant(
         message = f"{'edited by hand and ' if edited else ''}not a valid prompt file: {existing}"
         return FilePlan(result.model_copy(update={"action": action, "message": message}))
     latest = max(existing.versions, key=lambda v: v.version)
+    kept = _synced_api(latest) if target is None else None
+    api = target or kept or DEFAULT_TARGET
+    try:
+        version = assistant_version(assistant, api, synced_at)
+    except ConversionError as exc:
+        return FilePlan(result.model_copy(update={"api": api, "message": str(exc)}))
+    result = result.model_copy(update={"api": api})
+    note = _notes(_lost_note(assistant, api), _kept_note(kept))
     changes = changed_fields(comparable(latest), comparable(version))
     if not changes:
-        kept = "edited by hand; the assistant has not changed" if edited else None
-        update = {"action": SyncAction.unchanged, "version": latest.version, "message": kept}
+        hand = "edited by hand; the assistant has not changed" if edited else None
+        update = {
+            "action": SyncAction.unchanged,
+            "version": latest.version,
+            "message": _notes(hand, _kept_note(kept)),
+        }
         return FilePlan(result.model_copy(update=update))
     number = latest.version + 1
     if edited and not force:
@@ -153,13 +171,56 @@ def plan_assistant(
         return FilePlan(result.model_copy(update=update))
     prompt = _append(existing, version.model_copy(update={"version": number}), assistant, edited)
     if edited:
-        note = "; ".join(filter(None, [f"edited by hand: kept, copy in {path.name}.bak", note]))
+        note = _notes(f"edited by hand: kept, copy in {path.name}.bak", note)
     update = {"action": SyncAction.updated, "version": number, "changes": changes, "message": note}
     return FilePlan(
         result.model_copy(update=update),
         synced_file_text(prompt, assistant.id),
         backup=data if edited else None,
     )
+
+
+def _plan_new(
+    assistant: Assistant, result: AssistantSync, api: SyncTarget, synced_at: str
+) -> FilePlan:
+    """No file yet: version 1 on ``api``."""
+    result = result.model_copy(update={"api": api})
+    try:
+        version = assistant_version(assistant, api, synced_at)
+    except ConversionError as exc:
+        return FilePlan(result.model_copy(update={"message": str(exc)}))
+    prompt = Prompt(name=result.name, description=assistant.description or "", versions=[version])
+    new = {"action": SyncAction.new, "version": 1, "message": _lost_note(assistant, api)}
+    return FilePlan(result.model_copy(update=new), synced_file_text(prompt, assistant.id))
+
+
+def _synced_api(version: PromptVersion) -> SyncTarget | None:
+    """The API ``version`` runs on, when it is one that a sync writes."""
+    config = version.model_config_
+    if config.provider == "openai" and config.api in set(SyncTarget):
+        return SyncTarget(config.api)
+    return None
+
+
+def _lost_note(assistant: Assistant, api: SyncTarget) -> str | None:
+    lost = lost_settings(assistant, api)
+    return f"not carried over to {api.value}: {', '.join(lost)}" if lost else None
+
+
+def _kept_note(kept: SyncTarget | None) -> str | None:
+    # Kept silently, a file would go on pointing at a shut-down API without anyone noticing.
+    if kept is not SyncTarget.assistants:
+        return None
+    from prompttracker.llm.openai_assistants import SUNSET_DATE
+
+    return (
+        f"kept on the Assistants API (shut down on {SUNSET_DATE}); "
+        "sync with --as responses to move it"
+    )
+
+
+def _notes(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
 
 
 def _append(prompt: Prompt, version: PromptVersion, assistant: Assistant, edited: bool) -> Prompt:

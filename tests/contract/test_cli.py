@@ -61,9 +61,11 @@ def test_sync_dry_run(prism: PrismServer, pt: Any, tmp_path: Path) -> None:
     prism.assert_all_accepted()
 
 
-def test_sync_writes_prompt_files(prism: PrismServer, pt: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["responses", "assistants"])
+def test_sync_writes_prompt_files(prism: PrismServer, pt: Any, tmp_path: Path, target: str) -> None:
     out = tmp_path / "synced"
-    result = pt("sync", "openai", "--out", str(out))
+    chosen = [] if target == "responses" else ["--as", target]  # responses is the default
+    result = pt("sync", "openai", "--out", str(out), *chosen)
 
     assert result.exit_code == 0, prism.explain(result.output)
     (page,) = prism.calls("GET", "/assistants")
@@ -71,7 +73,11 @@ def test_sync_writes_prompt_files(prism: PrismServer, pt: Any, tmp_path: Path) -
     (written,) = out.glob("*.yaml")
     prompt = yaml.safe_load(written.read_text(encoding="utf-8"))
     (version,) = prompt["versions"]
-    assert version["model_config"]["assistant_id"] == assistant["id"]
+    assert version["model_config"]["api"] == target
+    if target == "assistants":
+        assert version["model_config"]["assistant_id"] == assistant["id"]
+    else:
+        assert version["model_config"]["metadata"]["assistant_id"] == assistant["id"]
     assert version["system_prompt"] == assistant["instructions"]
     prism.assert_all_accepted()
 
