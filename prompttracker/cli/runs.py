@@ -59,7 +59,10 @@ def list_runs(
 def show_run(
     run_id: Annotated[
         str,
-        typer.Argument(help="Run id, a unique prefix, or `latest` (see `pt runs list`)."),
+        typer.Argument(
+            help="Run id, or its start or end (e.g. the random part after the last `-`) if "
+            "no other run has it, or `latest` (see `pt runs list`)."
+        ),
     ],
     project: ProjectOption = Path("."),
     db: DbOption = None,

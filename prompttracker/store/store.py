@@ -349,7 +349,7 @@ class Store:
         return outcome_from_rows(row, list(messages), list(evaluations))
 
     def _find_run(self, run_id: str) -> dict[str, Any]:
-        """A run by id, unique id prefix, or ``latest`` (the newest)."""
+        """A run by id, a start or an end of its id that no other run has, or ``latest``."""
         if run_id == "latest":
             newest = list(
                 self.db.query("select * from runs order by started_at desc, rowid desc limit 1")
@@ -360,19 +360,24 @@ class Store:
         exact = list(self.db.query("select * from runs where id = ?", [run_id]))
         if exact:
             return exact[0]
+        # Ids are ``run-YYYYMMDD-HHMMSS-<random hex>``: a start or an end (the random part, say)
+        # names a run as well as the whole id does, as long as only one run has it.
         matches = list(
             self.db.query(
-                "select * from runs where ? != '' and substr(id, 1, length(?)) = ? order by id",
-                [run_id, run_id, run_id],
+                """select * from runs where ? != ''
+                and (substr(id, 1, length(?)) = ? or substr(id, -length(?)) = ?)
+                order by started_at desc, rowid desc""",
+                [run_id] * 5,
             )
         )
         if len(matches) == 1:
             return matches[0]
         if matches:
-            ids = ", ".join(m["id"] for m in matches[:5])
+            ids = ", ".join(m["id"] for m in matches[:10])
+            ids += f" and {len(matches) - 10} more" if len(matches) > 10 else ""
             raise ConfigError(
-                f"run id prefix {run_id!r} matches {len(matches)} runs ({ids})",
-                hint=f"give more of the id; {RUNS_HINT}",
+                f"run id {run_id!r} matches {len(matches)} runs (newest first): {ids}",
+                hint=f"give more of the id, from its start or its end; {RUNS_HINT}",
             )
         raise ConfigError(f"no run with id {run_id!r}", hint=RUNS_HINT)
 
