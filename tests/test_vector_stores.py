@@ -443,6 +443,7 @@ def test_no_key_stops_before_any_request(httpx2_mock: Any, args: tuple[str, ...]
     result = pt(*args)
     assert result.exit_code == 3
     assert "OPENAI_API_KEY" in result.output
+    assert "--mock" not in result.output  # pt vector-stores has none
     assert httpx2_mock.calls.call_count == 0
 
 

@@ -35,11 +35,11 @@ def require_api_key(
     settings: Settings,
     provider: str,
     *,
-    instead: str = "run with --mock to play every test offline",
+    instead: str | None = "run with --mock to play every test offline",
 ) -> None:
     """Raise ``RunStartError`` naming the environment variable when ``provider`` has no key.
 
-    ``instead`` ends the hint: how the calling command works without a key.
+    ``instead`` ends the hint: how the calling command works without a key, if it can.
     """
     if settings.api_key(provider):
         return
@@ -47,7 +47,7 @@ def require_api_key(
     raise RunStartError(
         f"no API key for {provider}: the environment variable {env} is not set",
         hint=f"set it with `export {env}=...` (keys are read from the environment, never from "
-        f"files), or {instead}",
+        "files)" + (f", or {instead}" if instead else ""),
     )
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError
-from prompttracker.llm.clients import llm_call_error, openai_client
+from prompttracker.llm.clients import llm_call_error, openai_client, require_api_key
 from prompttracker.llm.redact import redact
 from prompttracker.vector_stores.service import (
     FileCounts,
@@ -75,6 +75,8 @@ class OpenAIVectorStoreOperations(VectorStoreOperations):
     """Vector stores through the openai SDK (``client.vector_stores``, ``client.files``)."""
 
     def __init__(self, settings: Settings, http_client: Any = None) -> None:
+        # Vector stores live in the account: there is no offline stand-in to point at.
+        require_api_key(settings, "openai", instead=None)
         self._client = openai_client(settings, http_client)
         self._owns_http_client = http_client is None
         self._secrets = (settings.api_key("openai"),)
