@@ -161,3 +161,36 @@ async def test_json_strict_rejects_keys_outside_required_keys_and_properties() -
 def test_format_config_problems(config: dict[str, Any], message: str) -> None:
     [problem] = registry.config_problems(EvaluatorSpec(type="format", config=config))
     assert problem.startswith(message)
+
+
+def test_a_schema_pattern_known_to_backtrack_catastrophically_is_refused() -> None:
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}
+    [problem] = registry.config_problems(
+        EvaluatorSpec(type="format", config={"format": "json", "schema": schema})
+    )
+    assert problem.startswith(
+        "config.schema: schema pattern '^(a+)+$' at /properties/code/pattern: it repeats "
+        "without bound a group"
+    )
+
+
+async def test_schema_patterns_still_validate() -> None:
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]+$"}}}
+    config = {"format": "json", "schema": schema}
+    assert (await check(config, json.dumps({"code": "ABC"}))).passed is True
+    failed = await check(config, json.dumps({"code": "abc"}))
+    assert failed.passed is False and "'abc' does not match '^[A-Z]+$'" in failed.feedback
+
+
+async def test_a_schema_pattern_that_backtracks_stops_at_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prompttracker.evaluators import patterns
+
+    monkeypatch.setattr(patterns, "PATTERN_TIMEOUT_SECONDS", 0.05)
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "(x|xx)+y"}}}
+    spec = EvaluatorSpec(type="format", config={"format": "json", "schema": schema})
+    context = make_context([("q", json.dumps({"code": "x" * 5000}), ())])
+    (result,) = await registry.run_evaluators([spec], context)
+    assert result.error is not None and "took longer than 0.05 s" in result.error
+    assert result.passed is False

@@ -317,8 +317,16 @@ def test_turn_and_role_are_validated(tmp_path: Path) -> None:
         "prompts/orders.yaml: line 33: tests[0].evaluators[1].role: Input should be 'user' or "
         "'assistant'",
     ]
-    # The prompt file did not validate, so the evaluator-level checks wait for the next run.
-    assert len(found) == 2
+    # The prompt file did not validate, yet the evaluators that did are checked in the same pass.
+    assert len(found) == 4
+    assert found[2].startswith(
+        "prompts/orders.yaml: line 34: tests[0] (uses tools).evaluators[2] (web_search): role: "
+        "user — web_search reads"
+    )
+    assert found[3].startswith(
+        "prompts/orders.yaml: line 35: tests[0] (uses tools).evaluators[3] (format): "
+        "config.schema: schema is not a valid JSON Schema"
+    )
 
 
 def test_every_evaluator_problem_is_reported_at_once(tmp_path: Path) -> None:

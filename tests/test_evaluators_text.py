@@ -306,7 +306,7 @@ def test_pattern_match_bad_regex_is_a_config_error() -> None:
     )
     assert len(problems) == 1
     assert problems[0].startswith("config.patterns:")
-    assert "invalid regular expression '/[unclosed/'" in problems[0]
+    assert "'/[unclosed/': invalid regular expression: " in problems[0]
 
 
 def test_pattern_match_needs_at_least_one_pattern() -> None:
@@ -331,10 +331,11 @@ async def test_a_pattern_that_backtracks_catastrophically_errors_instead_of_hang
 ) -> None:
     import asyncio
 
-    from prompttracker.evaluators import text
+    from prompttracker.evaluators import patterns
 
-    monkeypatch.setattr(text, "PATTERN_TIMEOUT_SECONDS", 0.05)
-    specs = [EvaluatorSpec(type="pattern_match", config={"patterns": ["/(x+x+)+y/"]})]
+    monkeypatch.setattr(patterns, "PATTERN_TIMEOUT_SECONDS", 0.05)
+    # Ambiguous alternatives are not refused at load (not decidable there): the timeout stops it.
+    specs = [EvaluatorSpec(type="pattern_match", config={"patterns": ["/(x|xx)+y/"]})]
     ticks = 0
 
     async def heartbeat() -> None:  # the event loop keeps turning while the regex runs
@@ -349,8 +350,26 @@ async def test_a_pattern_that_backtracks_catastrophically_errors_instead_of_hang
     finally:
         beat.cancel()
     assert result.error is not None and "backtracks catastrophically" in result.error
-    assert "(x+x+)+y" in result.error and result.passed is False
+    assert "(x|xx)+y" in result.error and result.passed is False
     assert ticks > 1
-    # The classic case the issue names is answered at once by the regex engine.
-    fast = await evaluate("pattern_match", {"patterns": ["/(a+)+$/"]}, "q", "a" * 34 + "!")
-    assert (fast.passed, fast.error) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["/(a+)+$/", r"/^(\w+\s?)*$/", "/(?:x*)*y/", "/((a+))+b/", "/(x+x+)+y/", "/(?:a+|b)+c/"],
+)
+def test_a_pattern_known_to_backtrack_catastrophically_is_refused_at_load(pattern: str) -> None:
+    [problem] = registry.config_problems(
+        EvaluatorSpec(type="pattern_match", config={"patterns": ["/ok/", pattern]})
+    )
+    assert problem.startswith(f"config.patterns: {pattern!r}: it repeats without bound a group")
+    assert "(a+)+ → a+" in problem
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"/^(\w+\s)*$/", "/refund(ed)?/i", "/(ab)+/", r"/\d{3,}-\d+/", "/(?>a+)+b/", "/(a++)+b/"],
+)
+def test_patterns_without_nested_repetition_are_accepted(pattern: str) -> None:
+    config = {"patterns": [pattern]}
+    assert registry.config_problems(EvaluatorSpec(type="pattern_match", config=config)) == []

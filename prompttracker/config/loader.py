@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from prompttracker.config.models import Dataset, Prompt, PromptVersion, Test
+from prompttracker.config.models import Dataset, EvaluatorSpec, Prompt, PromptVersion, Test
 from prompttracker.config.settings import SETTINGS_FILE, Settings
 from prompttracker.errors import ConfigError, did_you_mean
 from prompttracker.templating import TemplateError, check_syntax, render
@@ -130,7 +130,7 @@ class Problem:
 
 def with_lines(root: Path, problems: list[Problem]) -> list[Problem]:
     """The problems, each with the line of its ``path`` in its file (each file read once more,
-    and only when it has a problem to place)."""
+    and only when it has a problem to place), in file order and then line order."""
     documents: dict[str, Any] = {}
     placed = []
     for problem in problems:
@@ -140,7 +140,8 @@ def with_lines(root: Path, problems: list[Problem]) -> list[Problem]:
             line = _line_of(documents[problem.file], problem.path)
             problem = replace(problem, line=line)
         placed.append(problem)
-    return placed
+    files = list(dict.fromkeys(p.file for p in placed))
+    return sorted(placed, key=lambda p: (files.index(p.file), p.line or 0))
 
 
 def _compose(path: Path) -> yaml.Node | None:
@@ -307,7 +308,41 @@ def _load_model(root: Path, path: Path, model: type[M], problems: list[Problem])
             problems.append(
                 Problem(name, _location(error["loc"]), _message(error, model), error["loc"])
             )
+        if model is Prompt:
+            problems.extend(_salvaged_prompt_checks(name, data))
         return None
+
+
+def _salvaged_prompt_checks(name: str, data: dict[str, Any]) -> list[Problem]:
+    """The checks of a prompt file that does not validate which need none of its other parts:
+    template syntax and evaluator configs, so that one pass reports them too."""
+    from prompttracker.evaluators.registry import located_config_problems
+
+    problems = []
+    versions = data.get("versions")
+    for i, version in enumerate(versions if isinstance(versions, list) else []):
+        for key in ("system_prompt", "user_prompt"):
+            source = version.get(key) if isinstance(version, dict) else None
+            if not isinstance(source, str):
+                continue
+            try:
+                check_syntax(source)
+            except TemplateError as exc:
+                where = f"versions[{i}].{key}"
+                problems.append(Problem(name, where, str(exc), ("versions", i, key)))
+    tests = data.get("tests")
+    for t, test in enumerate(tests if isinstance(tests, list) else []):
+        evaluators = test.get("evaluators") if isinstance(test, dict) else None
+        for e, raw in enumerate(evaluators if isinstance(evaluators, list) else []):
+            try:
+                spec = EvaluatorSpec.model_validate(raw)
+            except ValidationError:
+                continue  # reported above, with the file's own errors
+            at = ("tests", t, "evaluators", e)
+            where = f"tests[{t}] ({test.get('name')}).evaluators[{e}] ({spec.type})"
+            for inner, message in located_config_problems(spec):
+                problems.append(Problem(name, where, message, (*at, *inner)))
+    return problems
 
 
 def _location(loc: tuple[Any, ...]) -> str:

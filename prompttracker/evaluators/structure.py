@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from prompttracker.evaluators.base import EvaluationContext, Evaluator, EvaluatorConfig
+from prompttracker.evaluators.patterns import backtracking_risk, search
 from prompttracker.evaluators.text import round_half_up
 from prompttracker.results import EvaluationResult
 
@@ -26,12 +27,14 @@ MAX_SCHEMA_ERRORS = 20  # reported in the feedback; the score counts all of them
 
 
 def schema_validator(schema: dict[str, Any]) -> Any:
-    """A ``jsonschema`` validator for ``schema`` (its ``$schema`` draft, else 2020-12).
+    """A ``jsonschema`` validator for ``schema`` (its ``$schema`` draft, else 2020-12), whose
+    ``pattern`` keyword matches under the same timeout as ``pattern_match``.
 
-    Raises ``ValueError`` when ``schema`` is not a valid JSON Schema.
+    Raises ``ValueError`` when ``schema`` is not a valid JSON Schema, or holds a ``pattern``
+    that backtracks catastrophically.
     """
     from jsonschema import SchemaError
-    from jsonschema.validators import validator_for
+    from jsonschema.validators import extend, validator_for
 
     cls = validator_for(schema)
     try:
@@ -41,7 +44,34 @@ def schema_validator(schema: dict[str, Any]) -> Any:
         raise ValueError(
             f"schema is not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}"
         ) from None
-    return cls(schema)
+    for where, pattern in _patterns(schema, ""):
+        if risk := backtracking_risk(pattern):
+            raise ValueError(f"schema pattern {pattern!r} at {where or '/'}: {risk}")
+    return extend(cls, {"pattern": _pattern_keyword})(schema)
+
+
+def _patterns(schema: Any, where: str) -> list[tuple[str, str]]:
+    """Every ``pattern`` (and ``patternProperties`` key) in ``schema``, with its JSON path."""
+    found = []
+    if isinstance(schema, dict):
+        if isinstance(schema.get("pattern"), str):
+            found.append((f"{where}/pattern", schema["pattern"]))
+        if isinstance(schema.get("patternProperties"), dict):
+            found += [(f"{where}/patternProperties", key) for key in schema["patternProperties"]]
+        for key, value in schema.items():
+            found += _patterns(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            found += _patterns(value, f"{where}/{i}")
+    return found
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """jsonschema's ``pattern``, matched by ``regex`` under ``PATTERN_TIMEOUT_SECONDS``."""
+    from jsonschema import ValidationError
+
+    if validator.is_type(instance, "string") and not search(f"/{pattern}/", instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _type_name(value: Any) -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from prompttracker.evaluators.base import EvaluationContext, Evaluator, EvaluatorConfig
+from prompttracker.evaluators.patterns import pattern_problem, search
 from prompttracker.results import EvaluationResult
 
 PREVIEW_CHARS = 100
@@ -166,52 +166,6 @@ class ExactMatchEvaluator(Evaluator):
 
 
 # "/body/flags" is a regular expression; anything else is matched literally, as in the original.
-SLASHED_PATTERN = re.compile(r"\A/(.*)/([imsx]*)\Z", re.DOTALL)
-PATTERN_FLAGS = {"i": "IGNORECASE", "m": "MULTILINE", "s": "DOTALL", "x": "VERBOSE"}
-# A pattern gets this long on one response, then the evaluation errors: a regex that
-# backtracks catastrophically (``/(a+)+$/``) cannot hang the run.
-PATTERN_TIMEOUT_SECONDS = 1.0
-
-
-def compile_pattern(pattern: str) -> Any:
-    """Compile ``/body/flags`` as a regex (flags i, m, s, x); other text as a literal.
-
-    Compiled with the ``regex`` library, whose matching takes a timeout and releases the GIL.
-    Raises ``regex.error`` for an invalid regex.
-    """
-    import regex
-
-    slashed = SLASHED_PATTERN.match(pattern)
-    if slashed is None:
-        return regex.compile(regex.escape(pattern))
-    body, letters = slashed.groups()
-    flags = regex.VERSION0
-    for letter in letters:
-        flags |= getattr(regex, PATTERN_FLAGS[letter])
-    return regex.compile(body, flags)
-
-
-def search(pattern: str, text: str) -> bool:
-    """Whether ``pattern`` matches ``text``; ``TimeoutError`` past ``PATTERN_TIMEOUT_SECONDS``."""
-    try:
-        found = compile_pattern(pattern).search(
-            text, timeout=PATTERN_TIMEOUT_SECONDS, concurrent=True
-        )
-    except TimeoutError:
-        raise TimeoutError(
-            f"pattern {pattern!r} took longer than {PATTERN_TIMEOUT_SECONDS:g} s on this "
-            f"response ({len(text)} characters): it backtracks catastrophically; rewrite it "
-            "without nested repetition such as (a+)+"
-        ) from None
-    return found is not None
-
-
-def regex_error() -> type[Exception]:
-    import regex
-
-    return regex.error
-
-
 class PatternMatchEvaluator(Evaluator):
     """The message matches the ``patterns`` (all of them, or any with ``match_all: false``).
 
@@ -233,14 +187,9 @@ class PatternMatchEvaluator(Evaluator):
         @field_validator("patterns")
         @classmethod
         def _compile(cls, patterns: list[str]) -> list[str]:
-            problems = []
-            for pattern in patterns:
-                try:
-                    compile_pattern(pattern)
-                except regex_error() as exc:
-                    problems.append(f"{pattern!r}: {exc}")
+            problems = [p for pattern in patterns if (p := pattern_problem(pattern))]
             if problems:
-                raise ValueError("invalid regular expression " + "; ".join(problems))
+                raise ValueError("; ".join(problems))
             return patterns
 
     async def check(self, ctx: EvaluationContext) -> EvaluationResult:
