@@ -53,6 +53,10 @@ class RunReport:
     pricing: dict[str, Any] = field(default_factory=dict)  # where the prices came from
     # --max-cost was reached: these planned test runs were not started.
     not_started: int = 0
+    # Providers that refused the key (401/403), with what they said; the planned test runs
+    # that needed one of them and were not started.
+    refused: dict[str, str] = field(default_factory=dict)
+    refused_not_started: int = 0
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio puts the main task's result in reprs that Python 3.11
@@ -156,7 +160,8 @@ async def execute(
 
     With ``max_cost_usd``, no test run starts once the run's metered cost reaches it; those in
     flight finish and are stored, the run is marked ``budget`` and the report counts what was
-    ``not_started``.
+    ``not_started``. Once a provider refuses the key (401/403), no test run that needs it
+    starts: the run is marked ``failed`` and the report says who ``refused`` what.
 
     With ``resume`` (a stored run's id), ``planned`` is what that run has not finished: it is
     played into the same run, which is marked ``running`` again.
@@ -195,6 +200,11 @@ async def execute(
                     if calls.budget_reached:
                         report.not_started += 1
                         continue
+                    if (refused := calls.refusals()) and _providers(project, item, mock) & set(
+                        refused
+                    ):
+                        report.refused_not_started += 1
+                        continue
                     outcome = await _play(runner, item, mock)
                     writer.submit((outcome, item.version))
                     report.outcomes.append(outcome if keep(outcome) else outcome.summary())
@@ -207,6 +217,7 @@ async def execute(
             finally:
                 report.calls = calls.stats
                 report.metered = dict(calls.meter.by_caller)
+                report.refused = calls.refusals()
     except asyncio.CancelledError:
         if writer.error is None:  # interrupted from outside, not stopped by the writer
             _cancel(workers)
@@ -222,7 +233,10 @@ async def execute(
         report.unstored = [outcome for outcome, _ in writer.unstored]
         report.run = _finish(store, run.id, "failed") or report.run
         return report
-    finished = _finish(store, run.id, "budget" if report.budget_stopped else "completed")
+    status: RunStatus = (
+        "budget" if report.budget_stopped else "failed" if report.refused else "completed"
+    )
+    finished = _finish(store, run.id, status)
     if finished is None:
         report.store_error = StoreError(
             f"all {writer.stored} test runs are stored, but the run {run.id} could not be "
@@ -232,6 +246,16 @@ async def execute(
     else:
         report.run = finished
     return report
+
+
+def _providers(project: Project, item: PlannedRun, mock: bool) -> set[str]:
+    """The providers a test run calls: its version's, the simulated user's, the judges'."""
+    from prompttracker.llm.router import effective_config
+
+    return {
+        effective_config(config, mock=mock).provider
+        for config, _ in required_configs(project, [item])
+    }
 
 
 async def _play(runner: PromptVersionRunner, item: PlannedRun, mock: bool) -> TestRunOutcome:

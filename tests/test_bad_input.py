@@ -309,3 +309,46 @@ def test_a_liquid_syntax_error_is_reported_once_where_it_is_written(
         "{% raw %}…{% endraw %}"
     ) in output
     assert "1 problem(s)" in output
+
+
+async def refuse_the_key(request: Request, writer) -> None:
+    error = {"message": "Incorrect API key provided: sk-wro*****key.", "code": "invalid_api_key"}
+    await send_json(writer, {"error": error}, status=401)
+
+
+def test_a_refused_key_stops_the_calls_exits_3_and_says_so_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = DATASET + "".join(
+        f"  - name: row {i}\n    variables: {{ company: Acme, opening_message: Hi {i} }}\n"
+        "    interlocutor_simulation_prompt: You are polite.\n"
+        for i in range(8)
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key")
+    monkeypatch.chdir(tmp_path)
+    with LoopbackServer(refuse_the_key) as server:
+        settings = f"concurrency: 2\nproviders:\n  openai: {{ base_url: '{server.url}' }}\n"
+        write_project(tmp_path, {"billing_support": PROMPT}, {"billing": rows}, settings)
+        result = runner.invoke(app, ["run-tests"])
+        refused_requests = len(server.requests)
+    output = " ".join(result.output.split())
+    assert result.exit_code == 3, result.output
+    assert refused_requests <= 2  # the two in flight when the first 401 came; then none
+    assert output.count("Incorrect API key provided") == 1, result.output
+    assert (
+        "Error: the run could not continue: the API key was refused (openai answered HTTP 401: "
+        "Incorrect API key provided: sk-wro*****key.); "
+    ) in output
+    assert "7 were not started" in output or "8 were not started" in output
+    assert "sk-wrong-key" not in result.output
+    run_id = output.split("--resume ")[1].split()[0]
+    runs = runner.invoke(app, ["runs", "list"])
+    assert run_id in runs.output and "failed" in runs.output
+
+    # With the key fixed, --resume --retry-errors plays what the refusal left.
+    with LoopbackServer(answer) as server:
+        settings = f"concurrency: 2\nproviders:\n  openai: {{ base_url: '{server.url}' }}\n"
+        write_project(tmp_path, {"billing_support": PROMPT}, {"billing": rows}, settings)
+        resumed = runner.invoke(app, ["run-tests", "--resume", run_id, "--retry-errors"])
+    assert resumed.exit_code in (0, 1), resumed.output
+    assert "9 test runs" in " ".join(resumed.output.split()), resumed.output

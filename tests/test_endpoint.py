@@ -177,3 +177,26 @@ async def test_a_trickling_body_is_cut_off_by_the_deadline(api_key: str) -> None
     # Each read gets a byte within 50 ms, so only a deadline on the whole exchange stops it.
     assert "timed out" in str(failed.value)
     assert elapsed < 5
+
+
+# --- a refused key ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_key_is_asked_once_then_answered_without_a_request(
+    httpx2_mock: Any, api_key: str, status: int
+) -> None:
+    error = {"error": {"message": f"no: {api_key}", "type": "invalid_request_error"}}
+    route = httpx2_mock.post(URL).mock(
+        return_value=httpx.Response(status, json=error, headers={"content-encoding": "identity"})
+    )
+    async with CallLayer(settings(max_retries=2), concurrency=2) as calls:
+        chat = ChatCompletionsSession(CHAT, calls.settings, SessionOptions(calls=calls))
+        for _ in range(3):
+            with pytest.raises(LLMCallError, match=f"HTTP {status}") as info:
+                await chat.send("Hello")
+            assert api_key not in str(info.value)
+        refusals = calls.refusals()
+    assert route.call_count == 1  # no SDK retry, and nothing after the first refusal
+    assert calls.stats["openai"].refused == 3
+    assert refusals == {"openai": f"HTTP {status}: no: [REDACTED]"}

@@ -283,15 +283,15 @@ async def test_unauthenticated_and_invalid_key(httpx2_mock: Any, api_key: str) -
     invalid = load_fixture("google/error_api_key_invalid.json")
     invalid["error"]["message"] = f"API key not valid: {KEY}"  # an echo must still be hidden
     httpx2_mock.post(URL).mock(
-        side_effect=[
-            httpx.Response(401, json=load_fixture("google/error_unauthenticated.json")),
+        side_effect=[  # a 401 last: after it the run sends nothing more to this provider
             httpx.Response(400, json=invalid),
+            httpx.Response(401, json=load_fixture("google/error_unauthenticated.json")),
         ]
     )
     chat = session()
-    with pytest.raises(LLMCallError) as unauthenticated:
-        await chat.send("Hi")
     with pytest.raises(LLMCallError) as bad_key:
+        await chat.send("Hi")
+    with pytest.raises(LLMCallError) as unauthenticated:
         await chat.send("Hi")
     await chat.aclose()
     assert "HTTP 401: Request had invalid authentication credentials" in str(unauthenticated.value)

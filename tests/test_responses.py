@@ -668,19 +668,19 @@ async def test_api_error_is_an_llm_call_error_without_the_key(
     httpx2_mock: Any, api_key: str
 ) -> None:
     httpx2_mock.post(URL).mock(
-        side_effect=[
-            httpx.Response(401, json=load_fixture("openai/error_invalid_api_key.json")),
+        side_effect=[  # a 401 last: after it the run sends nothing more to this provider
             httpx.Response(
                 500,
                 json=load_fixture("openai/error_server.json"),
                 headers={"x-request-id": "req_9"},
             ),
+            httpx.Response(401, json=load_fixture("openai/error_invalid_api_key.json")),
         ]
     )
     chat = session()
-    with pytest.raises(LLMCallError) as refused:
-        await chat.send("Hi")
     with pytest.raises(LLMCallError) as broken:
+        await chat.send("Hi")
+    with pytest.raises(LLMCallError) as refused:
         await chat.send("Hi")
     await chat.aclose()
     for caught in (refused, broken):

@@ -25,15 +25,16 @@ from prompttracker.cli.common import (
     handle_errors,
 )
 from prompttracker.config.models import MAX_REPEAT
-from prompttracker.errors import ConfigError
+from prompttracker.errors import ConfigError, RunStartError
 
 if TYPE_CHECKING:
     from prompttracker.config.loader import Project
+    from prompttracker.config.settings import Settings
     from prompttracker.engine import Resumption, RunReport
     from prompttracker.estimate import Estimate
     from prompttracker.evidence import Evidence
     from prompttracker.llm.cassettes import Cassettes
-    from prompttracker.results import RunRecord, TestRunOutcome, TestRunSummary
+    from prompttracker.results import RunRecord, TestRunOutcome, TestRunRow, TestRunSummary
     from prompttracker.runner import PlannedRun
     from prompttracker.store.store import Store
 
@@ -341,7 +342,30 @@ def run_tests(
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
     if report.store_error is not None:
         raise report.store_error
+    if report.refused:
+        raise _refusal_error(report, loaded.settings)
     raise typer.Exit(_exit_code(report, evidence, gate=fail_on_regression))
+
+
+def _refused_on(outcome: TestRunRow, report: RunReport) -> bool:
+    """Whether ``outcome`` errored because a provider refused the key."""
+    from prompttracker.llm.endpoint import REFUSED_STATUSES
+
+    error = outcome.error or ""
+    return bool(report.refused) and any(f"HTTP {s}" in error for s in REFUSED_STATUSES)
+
+
+def _refusal_error(report: RunReport, settings: Settings) -> RunStartError:
+    """Exit 3, said once: the key is wrong, not the prompts."""
+    said = "; ".join(f"{provider} answered {text}" for provider, text in report.refused.items())
+    errored = sum(1 for o in report.outcomes if _refused_on(o, report))
+    envs = " and ".join(settings.api_key_env(provider) for provider in report.refused)
+    return RunStartError(
+        f"the run could not continue: the API key was refused ({said}); {errored} test run(s) "
+        f"errored on it and {report.refused_not_started} were not started",
+        hint=f"check {envs} (for a 403: the key's project and its access to the model), then "
+        f"play what is left with `pt run-tests --resume {report.run.id} --retry-errors`",
+    )
 
 
 BUDGET_EXIT_CODE = 5
@@ -565,6 +589,7 @@ def _report(
             transcripts is Transcripts.all
             or (transcripts is Transcripts.failed and o.status != "passed")
         )
+        and not _refused_on(o, report)  # the refusal is said once, at the end
     ]
     for outcome in shown:
         console.print(transcript_view(outcome))

@@ -18,6 +18,7 @@ Importing this module imports no SDK and no HTTP library: clients are built on f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
@@ -165,6 +166,20 @@ class CallLayer:
         """Per provider: requests by caller, rate limits met and time spent waiting them out."""
         return {provider: endpoint.stats for provider, endpoint in self._endpoints.items()}
 
+    def refusals(self) -> dict[str, str]:
+        """Per provider that refused the key (401/403): what it said, key-free. No request
+        goes to it again in this run."""
+        from prompttracker.llm.redact import redact
+
+        said = {}
+        for provider, endpoint in self._endpoints.items():
+            if endpoint.refusal is not None:
+                status = endpoint.refusal.status_code
+                detail = _error_message(endpoint.refusal.content)
+                text = f"HTTP {status}" + (f": {detail}" if detail else "")
+                said[provider] = redact(text, (self.settings.api_key(provider),))
+        return said
+
     def _client(self, provider: str, factory: Callable[..., Any]) -> Any:
         client = self._clients.get(provider)
         if client is not None:
@@ -205,3 +220,13 @@ class CallLayer:
                 await client.close()
         for endpoint in self._endpoints.values():
             await endpoint.aclose()
+
+
+def _error_message(body: bytes) -> str:
+    """``error.message`` of an API's JSON error body (OpenAI, Anthropic and Gemini agree)."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    message = error.get("message") if isinstance(error, dict) else error
+    return " ".join(str(message).split())[:300] if message else ""

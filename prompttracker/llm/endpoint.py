@@ -37,6 +37,8 @@ WAITED_HEADER = "x-pt-rate-limit-waited"
 # start the wait all over again.
 NO_RETRY_HEADER = "x-should-retry"
 
+# The provider refused the key (or its access): every later request would be refused too.
+REFUSED_STATUSES = (401, 403)
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0  # seconds, when a 429 carries no Retry-After
 _DECREASE_COOLDOWN = 1.0  # seconds between two halvings: one burst of 429s halves once
 
@@ -49,6 +51,7 @@ class EndpointStats:
     rate_limited: int = 0  # 429 answers received
     waited_seconds: float = 0.0  # spent waiting them out
     lowest_limit: int = 0  # the adaptive concurrency's low point
+    refused: int = 0  # requests answered 401/403 (the first by the API, the rest by us)
 
 
 class AdaptiveLimit:
@@ -131,25 +134,36 @@ class EndpointClient(httpx2.AsyncClient):
         self.rate_limit_wait_seconds = rate_limit_wait_seconds
         self.limit = AdaptiveLimit(concurrency)
         self.stats = EndpointStats(lowest_limit=self.limit.limit)
+        # The first 401/403 the API gave: later requests get it again without going out.
+        self.refusal: httpx2.Response | None = None
 
     async def send(self, request: httpx2.Request, *, stream: bool = False, **kwargs: Any) -> Any:
         """Send ``request`` under the deadline and the limit; wait out 429s within the budget.
 
         When the run records or replays (``llm/cassettes.py``), the test run's cassette answers
-        what it holds, and what goes out is added to it.
+        what it holds, and what goes out is added to it. Once the API has refused the key
+        (401/403), nothing more goes out: each request gets that refusal again.
         """
         self.stats.requests[current_caller.get()] += 1
         cassette = current_cassette.get()
-        if cassette is None:
-            return await self._send(request, stream=stream, **kwargs)
-        recorded = cassette.answer(request)
-        if recorded is not None:
-            return recorded
-        if not cassette.calls_out:
-            return cassette.miss(request)
+        if cassette is not None:
+            recorded = cassette.answer(request)
+            if recorded is not None:
+                return recorded
+            if not cassette.calls_out:
+                return cassette.miss(request)
+        if self.refusal is not None:
+            self.stats.refused += 1
+            return _again(self.refusal, request)
         response = await self._send(request, stream=stream, **kwargs)
-        await response.aread()
-        cassette.record(request, response)
+        if response.status_code in REFUSED_STATUSES:
+            await response.aread()
+            self.stats.refused += 1
+            self.refusal = self.refusal or response
+            response.headers[NO_RETRY_HEADER] = "false"
+        if cassette is not None:
+            await response.aread()
+            cassette.record(request, response)
         return response
 
     async def _send(self, request: httpx2.Request, *, stream: bool, **kwargs: Any) -> Any:
@@ -196,6 +210,19 @@ class EndpointClient(httpx2.AsyncClient):
                 f"no complete answer within {self.deadline_seconds:g} s", request=request
             ) from None
         return response
+
+
+def _again(refusal: httpx2.Response, request: httpx2.Request) -> httpx2.Response:
+    """The API's refusal, answered to ``request`` without sending it."""
+    headers = {
+        k: v
+        for k, v in refusal.headers.items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    }
+    headers[NO_RETRY_HEADER] = "false"
+    return httpx2.Response(
+        refusal.status_code, headers=headers, content=refusal.content, request=request
+    )
 
 
 def out_of_quota(response: Any) -> bool:
