@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import Session
 from prompttracker.messages import ConversationResult, Message, Metered, StopReason
+from prompttracker.progress import step
 
 
 class Interlocutor(Protocol):
@@ -45,6 +46,7 @@ async def simulate(
                 return _empty_user_turn(session, messages, 1, extras)
         while turn < max_turns:
             turn += 1
+            step(turn=turn)
             messages.append(_user_message(user_text, turn, written))
             answer = await session.send(user_text)
             messages.append(

@@ -15,14 +15,15 @@ from prompttracker.config.models import ModelConfig
 from prompttracker.errors import RunStartError, StoreError
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import Metered
-
-# Planning is the engine's first step; its names are re-exported for callers of the engine.
 from prompttracker.planning import Resumption as Resumption
 from prompttracker.planning import Selection as Selection
 from prompttracker.planning import Shard
 from prompttracker.planning import plan as plan
 from prompttracker.planning import plan_hash as plan_hash
 from prompttracker.planning import plan_resumption as plan_resumption
+
+# Planning is the engine's first step; its names are re-exported for callers of the engine.
+from prompttracker.progress import Activity
 from prompttracker.results import RunRecord, RunStatus, TestRunOutcome, TestRunRow
 from prompttracker.runner import PlannedRun, PromptVersionRunner
 from prompttracker.store.store import Store
@@ -146,6 +147,7 @@ async def execute(
     shard: Shard | None = None,
     resume: str | None = None,
     cassettes: Cassettes | None = None,
+    activity: Activity | None = None,
 ) -> RunReport:
     """Play every planned run with at most ``concurrency`` at once, through one call layer.
 
@@ -157,6 +159,8 @@ async def execute(
     the report carries the ``store_error``; everything stored is kept. On cancellation (Ctrl-C,
     SIGTERM) the run is marked ``interrupted`` once every finished test run is stored.
     A callback that raises is not called again (``callback_error``); the run goes on.
+    ``activity`` (for a progress display) is kept up to date with the test runs in flight and the
+    run's meter.
 
     With ``max_cost_usd``, no test run starts once the run's metered cost reaches it; those in
     flight finish and are stored, the run is marked ``budget`` and the report counts what was
@@ -187,6 +191,8 @@ async def execute(
         )
     )
     report = RunReport(run=run, pricing=pricing)
+    if activity is not None:
+        activity.meter = calls.meter
     _notify(on_start, run, report)
     workers: list[asyncio.Task[None]] = []
     writer = StoreWriter(store, run.id, on_failure=lambda error: _cancel(workers))
@@ -205,7 +211,12 @@ async def execute(
                     ):
                         report.refused_not_started += 1
                         continue
-                    outcome = await _play(runner, item, mock)
+                    if activity is None:
+                        outcome = await _play(runner, item, mock)
+                    else:
+                        turns = item.row.max_turns if item.dataset.mode == "conversational" else 1
+                        with activity.playing(item.label, turns):
+                            outcome = await _play(runner, item, mock)
                     writer.submit((outcome, item.version))
                     report.outcomes.append(outcome if keep(outcome) else outcome.summary())
                     _notify(on_result, outcome, report)

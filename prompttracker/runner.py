@@ -23,6 +23,7 @@ from prompttracker.interlocutor import LLMInterlocutor
 from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.llm.router import effective_config, open_session
+from prompttracker.progress import step
 from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus, repeat_suffix
 from prompttracker.store.rows import version_hash
 from prompttracker.templating import render
@@ -159,6 +160,7 @@ class PromptVersionRunner:
                 settings=self.settings,
                 calls=self.calls,
             )
+            step(scoring=True)
             evaluations = await run_evaluators(planned.test.evaluators, ctx)
         status, error = _status(conversation.error, evaluations)
         return {

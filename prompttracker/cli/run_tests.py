@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from prompttracker.cli.common import (
@@ -256,14 +255,11 @@ def run_tests(
         raise
     # A large run prints a line only for what did not pass; the bar counts the rest.
     quiet_passes = len(planned) > FULL_TABLE_LIMIT
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-        transient=True,
-    )
+    from prompttracker.progress import Activity
+    from prompttracker.report.live import RunProgress
+
+    activity = Activity()
+    progress = RunProgress(activity, console=out, mock=mock)
     task = progress.add_task("Running tests" + (" (mock)" if mock else ""), total=len(planned))
 
     current: list[RunRecord] = []
@@ -310,6 +306,7 @@ def run_tests(
                     shard=part,
                     resume=resumed.run.id if resumed else None,
                     cassettes=tapes,
+                    activity=activity,
                 )
             )
         if resumed is not None and report.store_error is None:  # cover the whole run
