@@ -96,6 +96,25 @@ BOMB = "\n".join(
             "the result of `replace` would have more than 4,000,000 characters",
         ),
         (
+            PROMPT.replace(
+                "      - type: keyword\n        config: { required_keywords: [refund] }\n",
+                "      - type: pattern_match\n        config: { patterns: ['/(a+)+$/'] }\n",
+            ),
+            DATASET,
+            "prompts/billing_support.yaml: line 19: tests[0] (double charge is refunded)."
+            "evaluators[0] (pattern_match): config.patterns: '/(a+)+$/': it repeats without bound "
+            "a group that itself repeats without bound",
+        ),
+        (
+            PROMPT.replace(
+                "      - type: keyword\n        config: { required_keywords: [refund] }\n",
+                "      - type: format\n        config: { format: json, schema: { type: object, "
+                "properties: { id: { type: string, pattern: '^(\\w+\\s?)*$' } } } }\n",
+            ),
+            DATASET,
+            "config.schema: schema pattern '^(\\\\w+\\\\s?)*$' at /properties/id/pattern: it repeats",
+        ),
+        (
             PROMPT.replace("      model: gpt-4o-mini\n", "      modle: gpt-4o-mini\n"),
             DATASET,
             "prompts/billing_support.yaml: line 11: versions[0].model_config.modle: unknown "
@@ -125,6 +144,8 @@ BOMB = "\n".join(
         "liquid loop bomb",
         "liquid doubling",
         "liquid filter growth",
+        "catastrophic regex",
+        "catastrophic schema pattern",
         "misspelled key",
         "misspelled top-level key",
         "misspelled evaluator type",
