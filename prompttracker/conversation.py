@@ -1,4 +1,9 @@
-"""The one multi-turn loop. Sessions only know how to send one user message."""
+"""The one multi-turn loop. Sessions only know how to send one user message.
+
+``Conversation`` holds what a conversation has said so far and plays it a turn at a time;
+``simulate`` plays it to the end against a simulated user (``pt run-tests``), and ``pt chat``
+plays it a turn at a time for a person at the keyboard, through the same methods.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,74 @@ class Interlocutor(Protocol):
         ...
 
 
+class Conversation:
+    """A session and the messages it has exchanged, with the API extras of its turns."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.messages: list[Message] = []
+        self.extras: dict[str, Any] = {}
+
+    @property
+    def turns(self) -> int:
+        """How many turns the assistant has answered."""
+        return sum(1 for m in self.messages if m.role == "assistant")
+
+    async def play(
+        self, user_text: str, written: Metered | None = None, *, keep_failed: bool = True
+    ) -> Message:
+        """Send ``user_text`` as the next turn and return the assistant's message. ``written``:
+        what the simulated user's call that wrote it used.
+
+        When the API fails the user message stays, as the last word of a transcript that ends
+        in error, unless ``keep_failed`` is false (a chat goes on, as the session does: a
+        failed turn leaves no trace in it). A cancelled turn always leaves none.
+        """
+        turn = self.turns + 1
+        step(turn=turn)
+        self.messages.append(user_message(user_text, turn, written))
+        try:
+            answer = await self.session.send(user_text)
+        except LLMCallError:
+            if not keep_failed:
+                self.messages.pop()
+            raise
+        except BaseException:
+            self.messages.pop()
+            raise
+        message = Message(
+            role="assistant",
+            content=answer.content,
+            turn=turn,
+            response_id=answer.response_id,
+            usage=answer.usage,
+            cost_usd=answer.cost_usd,
+            latency_ms=answer.latency_ms,
+            tool_calls=answer.tool_calls,
+        )
+        self.messages.append(message)
+        _merge_extras(self.extras, answer.extras)
+        return message
+
+    async def ask(self, interlocutor: Interlocutor) -> tuple[str, bool, Metered]:
+        """The simulated user's next message, whether it ended, and what its calls used."""
+        with self.session.calls.metering() as meter:
+            text, ended = await interlocutor.reply(self.messages)
+        return text, ended, meter.total
+
+    def result(self, stop_reason: StopReason, error: str | None = None) -> ConversationResult:
+        return ConversationResult(
+            messages=tuple(self.messages),
+            turn_count=self.turns,
+            completed=error is None,
+            stop_reason=stop_reason,
+            error=error,
+            response_ids=tuple(m.response_id for m in self.messages if m.response_id),
+            conversation_mode=self.session.conversation_mode,
+            metadata={**self.session.metadata, **self.extras},
+        )
+
+
 async def simulate(
     session: Session,
     interlocutor: Interlocutor | None,
@@ -27,80 +100,51 @@ async def simulate(
     An empty ``first_message`` lets the interlocutor open. API errors end the conversation with
     ``stop_reason="error"`` and keep the turns that happened.
     """
-    messages: list[Message] = []
-    extras: dict[str, Any] = {}
+    conversation = Conversation(session)
     stop_reason: StopReason = "max_turns" if interlocutor else "single_turn"
-    error: str | None = None
     user_text = first_message
     written: Metered | None = None  # the simulated user's call that wrote user_text
-    turn = 0
     try:
         if not user_text.strip():
             if interlocutor is None:
                 raise LLMCallError("the first user message is empty and no interlocutor is set")
-            user_text, ended, written = await _ask(session, interlocutor, messages)
+            user_text, ended, written = await conversation.ask(interlocutor)
             if ended and not user_text.strip():
-                stop_reason = "interlocutor_ended"
-                return _result(session, messages, stop_reason, None, extras)
+                return conversation.result("interlocutor_ended")
             if not user_text.strip():
-                return _empty_user_turn(session, messages, 1, extras)
-        while turn < max_turns:
-            turn += 1
-            step(turn=turn)
-            messages.append(_user_message(user_text, turn, written))
-            answer = await session.send(user_text)
-            messages.append(
-                Message(
-                    role="assistant",
-                    content=answer.content,
-                    turn=turn,
-                    response_id=answer.response_id,
-                    usage=answer.usage,
-                    cost_usd=answer.cost_usd,
-                    latency_ms=answer.latency_ms,
-                    tool_calls=answer.tool_calls,
-                )
-            )
-            _merge_extras(extras, answer.extras)
+                return _empty_user_turn(conversation, 1)
+        while conversation.turns < max_turns:
+            await conversation.play(user_text, written)
+            turn = conversation.turns
             if interlocutor is None or turn >= max_turns:
                 break
-            user_text, ended, written = await _ask(session, interlocutor, messages)
+            user_text, ended, written = await conversation.ask(interlocutor)
             if not ended and not user_text.strip():
-                return _empty_user_turn(session, messages, turn + 1, extras)
+                return _empty_user_turn(conversation, turn + 1)
             if ended:
                 stop_reason = "interlocutor_ended"
                 if user_text.strip():
                     # Text before the marker is kept as the user's last word; the assistant
                     # never sees it, so no further turn is played.
-                    messages.append(_user_message(user_text, turn + 1, written))
+                    conversation.messages.append(user_message(user_text, turn + 1, written))
                 break
     except LLMCallError as exc:
-        stop_reason, error = "error", str(exc)
-    return _result(session, messages, stop_reason, error, extras)
+        return conversation.result("error", str(exc))
+    return conversation.result(stop_reason)
 
 
-def _empty_user_turn(
-    session: Session, messages: list[Message], turn: int, extras: dict[str, Any]
-) -> ConversationResult:
+def _empty_user_turn(conversation: Conversation, turn: int) -> ConversationResult:
     """The simulated user wrote nothing: an empty turn is not sent to the assistant; the test
     run ends in error, since nothing was learnt about the prompt."""
     error = (
         f"the simulated user wrote an empty message for turn {turn} (without ending the "
         "conversation): check its model and the row's interlocutor_simulation_prompt"
     )
-    return _result(session, messages, "simulated_user_empty", error, extras)
+    return conversation.result("simulated_user_empty", error)
 
 
-async def _ask(
-    session: Session, interlocutor: Interlocutor, messages: list[Message]
-) -> tuple[str, bool, Metered]:
-    """The simulated user's next message, whether it ended, and what its calls used."""
-    with session.calls.metering() as meter:
-        text, ended = await interlocutor.reply(messages)
-    return text, ended, meter.total
-
-
-def _user_message(text: str, turn: int, written: Metered | None) -> Message:
+def user_message(text: str, turn: int, written: Metered | None = None) -> Message:
+    """A user message; one the simulated user wrote carries what its call used."""
     if written is None or not written.calls:
         return Message(role="user", content=text, turn=turn)
     return Message(
@@ -115,23 +159,3 @@ def _merge_extras(bucket: dict[str, Any], extras: dict[str, Any]) -> None:
             bucket.setdefault(key, []).extend(value)
         else:
             bucket[key] = value
-
-
-def _result(
-    session: Session,
-    messages: list[Message],
-    stop_reason: StopReason,
-    error: str | None,
-    extras: dict[str, Any],
-) -> ConversationResult:
-    completed_turns = sum(1 for m in messages if m.role == "assistant")
-    return ConversationResult(
-        messages=tuple(messages),
-        turn_count=completed_turns,
-        completed=error is None,
-        stop_reason=stop_reason,
-        error=error,
-        response_ids=tuple(m.response_id for m in messages if m.response_id),
-        conversation_mode=session.conversation_mode,
-        metadata={**session.metadata, **extras},
-    )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Role = Literal["system", "user", "assistant", "tool"]
 # ``simulated_user_empty``: the simulated user wrote nothing, so the conversation cannot go on.
 StopReason = Literal[
-    "max_turns", "interlocutor_ended", "error", "single_turn", "simulated_user_empty"
+    "max_turns", "interlocutor_ended", "error", "single_turn", "simulated_user_empty", "chat"
 ]
 
 

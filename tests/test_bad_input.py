@@ -112,7 +112,8 @@ BOMB = "\n".join(
                 "properties: { id: { type: string, pattern: '^(\\w+\\s?)*$' } } } }\n",
             ),
             DATASET,
-            "config.schema: schema pattern '^(\\\\w+\\\\s?)*$' at /properties/id/pattern: it repeats",
+            "config.schema: schema pattern '^(\\\\w+\\\\s?)*$' at /properties/id/pattern: "
+            "it repeats",
         ),
         (
             PROMPT.replace("      model: gpt-4o-mini\n", "      modle: gpt-4o-mini\n"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from prompttracker import __version__
-from prompttracker.cli import evaluators, run_tests, runs, sync, validate, vector_stores
+from prompttracker.cli import chat, evaluators, run_tests, runs, sync, validate, vector_stores
 
 app = typer.Typer(
     name="pt",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.command("run-tests")(run_tests.run_tests)
 app.command("validate")(validate.validate)
+app.command("chat")(chat.chat)
 app.add_typer(runs.app, name="runs")
 app.add_typer(sync.app, name="sync")
 app.add_typer(vector_stores.app, name="vector-stores")

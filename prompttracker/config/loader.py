@@ -181,10 +181,10 @@ class Project:
     datasets: dict[str, Dataset] = field(default_factory=dict)
 
     def prompt_file(self, slug: str) -> str:
-        return _rel(self.root, _find_yaml(self.root / "prompts", slug))
+        return _rel(self.root, find_yaml(self.root / "prompts", slug))
 
     def dataset_file(self, name: str) -> str:
-        return _rel(self.root, _find_yaml(self.root / "datasets", name))
+        return _rel(self.root, find_yaml(self.root / "datasets", name))
 
     def versions_for(self, prompt: Prompt, test: Test) -> list[PromptVersion]:
         """The versions a test runs: those it names, else the active one."""
@@ -267,7 +267,7 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def _find_yaml(folder: Path, stem: str) -> Path:
+def find_yaml(folder: Path, stem: str) -> Path:
     for suffix in (".yaml", ".yml"):
         if (candidate := folder / f"{stem}{suffix}").exists():
             return candidate
@@ -386,7 +386,7 @@ def _check_references(project: Project) -> list[Problem]:
         for t, test in enumerate(prompt.tests):
             where = f"tests[{t}] ({test.name})"
             dataset = project.datasets.get(test.dataset)
-            exists = _find_yaml(project.root / "datasets", test.dataset).is_file()
+            exists = find_yaml(project.root / "datasets", test.dataset).is_file()
             if dataset is None and not exists:  # an invalid one has its own problems above
                 known = ", ".join(sorted(project.datasets)) or "none"
                 problems.append(

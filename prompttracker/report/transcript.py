@@ -64,12 +64,12 @@ def transcript_view(outcome: TestRunOutcome) -> RenderableType:
     if conversation is None:
         parts.append(Text("(no conversation was played)", style="dim"))
     else:
-        single_turn = conversation.stop_reason == "single_turn"
+        user_label = "User" if conversation.stop_reason in ("single_turn", "chat") else None
         assistant_label = f"Assistant · {outcome.model_config_.label}"
-        parts.extend(_message_panel(m, single_turn, assistant_label) for m in conversation.messages)
+        parts.extend(message_panel(m, assistant_label, user_label) for m in conversation.messages)
         parts.append(_stop_line(conversation))
     parts.extend(_error_lines(outcome))
-    parts.append(_evaluations_table(outcome.evaluations))
+    parts.append(evaluations_view(outcome.evaluations))
     return Group(*parts)
 
 
@@ -102,9 +102,16 @@ def _header(outcome: TestRunOutcome) -> RenderableType:
     return Panel(grid, title=Text(outcome.label, style="bold"), title_align="left")
 
 
-def _message_panel(message: Message, single_turn: bool, assistant_label: str) -> RenderableType:
+def message_panel(
+    message: Message, assistant_label: str, user_label: str | None = None
+) -> RenderableType:
+    """One message as a panel: who, which turn, the text and its tool calls, and what the call
+    that wrote it used. A user message is the simulated user's unless ``user_label`` names
+    who else writes them (a single-turn row, a person in ``pt chat``): then only those that
+    carry the simulated user's call are its."""
     if message.role == "user":
-        label, style = ("User" if single_turn else "User (simulated)"), "cyan"
+        label = user_label if user_label and message.usage is None else "User (simulated)"
+        style = "cyan"
     elif message.role == "assistant":
         label, style = assistant_label, "green"
     else:
@@ -176,22 +183,25 @@ def _error_lines(outcome: TestRunOutcome) -> list[Text]:
     return [Text(f"error: {e}", style="bold red") for e in unique]
 
 
-def _evaluations_table(evaluations: tuple[EvaluationResult, ...]) -> RenderableType:
+def evaluations_view(evaluations: tuple[EvaluationResult, ...]) -> RenderableType:
     if not evaluations:
         return Text("no evaluations", style="dim")
     table = Table(title="Evaluations", title_justify="left", expand=True, box=box.SIMPLE_HEAD)
-    table.add_column("evaluator", no_wrap=True)
-    table.add_column("type", style="dim", no_wrap=True)
+    # One column for the name and the type (when the name is not the type): at 80 columns
+    # the feedback keeps about two thirds of the width.
+    table.add_column("evaluator", ratio=1, overflow="fold")
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
-    table.add_column("feedback", ratio=1)
+    table.add_column("feedback", ratio=2)
     for evaluation in evaluations:
         feedback = Text(evaluation.feedback)
         if evaluation.error:
             feedback = Text(f"error: {evaluation.error}", style="red")
+        name = Text(evaluation.evaluator)
+        if evaluation.type != evaluation.evaluator:
+            name.append(f" · {evaluation.type}", style="dim")
         table.add_row(
-            Text(evaluation.evaluator),
-            Text(evaluation.type),
+            name,
             format_score(None if evaluation.error else evaluation.score),
             status_text(evaluation.status),
             feedback,
