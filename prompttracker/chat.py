@@ -9,6 +9,7 @@ saved chat is a stored run that ``pt runs show`` reads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,13 +177,17 @@ def _settings(
 class Chat:
     """A chat in progress: its conversation, and what ``/eval`` last said of it."""
 
-    def __init__(self, setup: ChatSetup, calls: CallLayer) -> None:
+    def __init__(
+        self, setup: ChatSetup, calls: CallLayer, on_text: Callable[[str], None] | None = None
+    ) -> None:
         self.setup = setup
         self.calls = calls
+        self.on_text = on_text  # where replies stream to, on routes that stream
         self.started_at = datetime.now(UTC)
         self.evaluations: tuple[EvaluationResult, ...] = ()
         self.evaluated_by: Test | None = None
         self.evaluated_at = 0  # how many messages the conversation had when evaluated
+        self.simulated_user_done = False  # it ended the conversation, or wrote nothing
         self.conversation = self._open()
 
     def _open(self) -> Conversation:
@@ -193,6 +198,7 @@ class Chat:
             system_prompt=self.setup.system_prompt,
             function_outputs=row.mock_function_outputs if row else {},
             calls=self.calls,
+            on_text=self.on_text,
         )
         return Conversation(open_session(self.setup.config, self.setup.settings, options))
 
@@ -201,7 +207,8 @@ class Chat:
         return await self.conversation.play(text, keep_failed=False)
 
     async def simulate(self, turns: int) -> list[Message]:
-        """Let the row's simulated user play up to ``turns`` turns; the messages they made."""
+        """Let the row's simulated user play up to ``turns`` turns; the messages they made.
+        ``simulated_user_done`` says when it ended the conversation or had nothing to say."""
         from prompttracker.interlocutor import LLMInterlocutor
         from prompttracker.llm.router import effective_config
 
@@ -220,6 +227,7 @@ class Chat:
         made: list[Message] = []
         for _ in range(turns):
             text, ended, written = await self.conversation.ask(user)
+            self.simulated_user_done = ended or not text.strip()
             if not text.strip():
                 break
             before = len(self.conversation.messages)
@@ -277,6 +285,7 @@ class Chat:
         """Start over: a new session, nothing said, nothing evaluated."""
         await self.conversation.session.aclose()
         self.evaluations, self.evaluated_by = (), None
+        self.simulated_user_done = False
         self.started_at = datetime.now(UTC)
         self.conversation = self._open()
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.live import Live
+from rich.panel import Panel
 from rich.text import Text
 
 from prompttracker.cli.common import DbOption, ProjectOption, console, err_console, handle_errors
@@ -94,15 +96,17 @@ def chat(
         base_url=base_url,
         mock=mock,
     )
+    # In a terminal the reply is drawn as it arrives (on routes that stream).
+    streamed = _Streamed() if console.is_terminal and not message else None
     with asyncio.Runner() as runner:
         calls = CallLayer(setup.settings, concurrency=1)
         try:
-            session = Chat(setup, calls)
+            session = Chat(setup, calls, on_text=streamed)
             try:
                 if message:
                     _scripted(runner, session, message, as_json=as_json)
                 else:
-                    _interactive(runner, session, loaded.root, db)
+                    _interactive(runner, session, loaded.root, db, streamed)
             finally:
                 runner.run(session.aclose())
         finally:
@@ -117,7 +121,29 @@ def _scripted(runner: asyncio.Runner, session: Chat, messages: list[str], *, as_
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
-def _interactive(runner: asyncio.Runner, session: Chat, root: Path, db: Path | None) -> None:
+class _Streamed:
+    """The reply as it arrives, in a panel that goes when the whole reply is shown."""
+
+    def __init__(self) -> None:
+        self.text = Text()
+        self.live: Live | None = None
+
+    def __call__(self, piece: str) -> None:
+        if self.live is None:
+            panel = Panel(self.text, title=Text("Assistant …", style="bold green"))
+            self.live = Live(panel, console=console, transient=True, refresh_per_second=12)
+            self.live.start()
+        self.text.append(piece)
+
+    def done(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+        self.live, self.text = None, Text()
+
+
+def _interactive(
+    runner: asyncio.Runner, session: Chat, root: Path, db: Path | None, streamed: _Streamed | None
+) -> None:
     setup = session.setup
     console.print(Text.assemble(("Chat with ", "dim"), (setup.label, "bold")))
     route = Text.assemble(("route ", "dim"), setup.config.label)
@@ -148,13 +174,13 @@ def _interactive(runner: asyncio.Runner, session: Chat, root: Path, db: Path | N
 
 def _say(runner: asyncio.Runner, session: Chat, text: str, *, quiet: bool = False) -> None:
     before = len(session.conversation.messages)
-    if _run(runner, session.say(text)) and not quiet:
+    if _run(runner, session, session.say(text)) and not quiet:
         # In a terminal the person sees what they typed; from a pipe it is shown with the reply.
         shown = before + 1 if sys.stdin.isatty() else before
         _show(session, session.conversation.messages[shown:])
 
 
-def _run(runner: asyncio.Runner, work: object) -> bool:
+def _run(runner: asyncio.Runner, session: Chat, work: object) -> bool:
     """Run one step of the chat; an API error or Ctrl-C ends the step, not the chat."""
     from prompttracker.errors import PromptTrackerError
 
@@ -168,6 +194,9 @@ def _run(runner: asyncio.Runner, work: object) -> bool:
         if exc.hint:
             err_console.print(Text.assemble(("Hint: ", "bold"), exc.hint))
         return False
+    finally:
+        if isinstance(session.on_text, _Streamed):
+            session.on_text.done()  # the whole reply is shown next
     return True
 
 
@@ -190,7 +219,7 @@ def _command(runner: asyncio.Runner, session: Chat, text: str, root: Path, db: P
     elif name == "/system":
         console.print(Text(session.setup.system_prompt or "(empty system prompt)"))
     elif name == "/reset":
-        if _run(runner, session.reset()):
+        if _run(runner, session, session.reset()):
             console.print(Text("(new session: nothing said yet)", style="dim"))
     elif name == "/sim":
         _sim(runner, session, rest)
@@ -207,9 +236,12 @@ def _sim(runner: asyncio.Runner, session: Chat, rest: str) -> None:
     if rest and not (rest.isdigit() and 0 < int(rest) <= 50):
         err_console.print(Text("/sim N: N is a number of turns from 1 to 50", style="yellow"))
         return
-    before = len(session.conversation.messages)
-    _run(runner, session.simulate(int(rest or 1)))
-    _show(session, session.conversation.messages[before:])
+    for _ in range(int(rest or 1)):  # a turn at a time: each is shown as it is played
+        before = len(session.conversation.messages)
+        ok = _run(runner, session, session.simulate(1))
+        _show(session, session.conversation.messages[before:])
+        if not ok or session.simulated_user_done:
+            break
 
 
 def _eval(runner: asyncio.Runner, session: Chat, test_name: str | None) -> None:
@@ -220,7 +252,7 @@ def _eval(runner: asyncio.Runner, session: Chat, test_name: str | None) -> None:
     except ConfigError as exc:
         err_console.print(Text.assemble(("Error: ", "bold red"), exc.message))
         return
-    if _run(runner, session.evaluate(test)):
+    if _run(runner, session, session.evaluate(test)):
         _show_evaluations(session)
 
 
@@ -248,7 +280,7 @@ def _save(runner: asyncio.Runner, session: Chat, rest: str, root: Path, db: Path
         elif not kind:
             if session.setup.tests and not session.scored:  # what is stored is scored as is
                 test = session.evaluated_by or session.test(None)
-                if not _run(runner, session.evaluate(test)):
+                if not _run(runner, session, session.evaluate(test)):
                     return
                 _show_evaluations(session)
             run = save_run(session, db_path(root, db), root)

@@ -6,7 +6,7 @@ Also the two request pieces every route builds the same way: earlier turns and s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,6 +36,9 @@ class SessionOptions:
     # Which repeat of its test run this session plays (0 first): real models sample anyway,
     # the mock varies its answers with it.
     sample: int = 0
+    # Where the reply's text goes as it arrives, on routes that stream (``pt chat`` in a
+    # terminal); None: the reply comes whole.
+    on_text: Callable[[str], None] | None = None
 
 
 class Session(ABC):

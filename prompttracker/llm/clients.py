@@ -8,7 +8,7 @@ inside the functions to keep that true even if someone imports this module early
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prompttracker.config.settings import Settings
@@ -125,6 +125,26 @@ async def openai_post(
             hint="check the provider's base_url: it should point at an OpenAI-compatible API",
         )
     return answer
+
+
+async def openai_events(
+    client: openai.AsyncOpenAI, path: str, params: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """``POST path`` with ``"stream": true``: the server-sent events, each as plain JSON (the
+    SDK parses the stream and raises on an error event; ``[DONE]`` ends it)."""
+    import openai
+
+    stream = await client.post(
+        path,
+        body={**params, "stream": True},
+        cast_to=dict,
+        stream=True,
+        stream_cls=openai.AsyncStream[dict],
+        options={"security": {"bearer_auth": True}},
+    )
+    async for event in stream:
+        if isinstance(event, dict):
+            yield event
 
 
 def openai_call_error(exc: Exception, api_label: str, settings: Settings) -> LLMCallError:

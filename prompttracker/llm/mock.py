@@ -228,6 +228,9 @@ class MockSession(Session):
                 role="assistant", content=content, turn=turn, tool_calls=tuple(activity.tool_calls)
             ),
         ]
+        if self.options.on_text is not None:  # streams as the real routes do, a word at a time
+            for word in re.findall(r"\S+\s*", content):
+                self.options.on_text(word)
         return AssistantTurn(
             content=content,
             response_id=f"mock-{seed[:12]}",

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, ClassVar
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.errors import LLMCallError, NotImplementedRouteError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import openai_call, openai_post
+from prompttracker.llm.clients import openai_call, openai_events, openai_post
 from prompttracker.llm.tools import (
     MAX_TOOL_ROUNDS,
     function_output,
@@ -79,6 +79,48 @@ def reply_message(completion: Completion) -> ChatMessage:
         raise LLMCallError(f"the chat completion {completion.get('id')} has no choices")
     message: ChatMessage = choices[0]["message"]
     return message
+
+
+async def streamed_completion(
+    chunks: AsyncIterator[dict[str, Any]], on_text: Callable[[str], None]
+) -> Completion:
+    """The completion a stream of ``chat.completion.chunk`` events adds up to, as the
+    unstreamed call would have returned it; each piece of text goes to ``on_text`` first."""
+    first: dict[str, Any] = {}
+    text: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish_reason = None
+    usage = None
+    async for chunk in chunks:
+        first = first or chunk
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                text.append(delta["content"])
+                on_text(delta["content"])
+            for part in delta.get("tool_calls") or []:
+                call = calls.setdefault(
+                    part.get("index", 0),
+                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                call["id"] = part.get("id") or call["id"]
+                function = part.get("function") or {}
+                call["function"]["name"] += function.get("name") or ""
+                call["function"]["arguments"] += function.get("arguments") or ""
+            finish_reason = choice.get("finish_reason") or finish_reason
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return {
+        "id": first.get("id"),
+        "object": "chat.completion",
+        "model": first.get("model"),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": usage,
+    }
 
 
 def completion_usage(completion: Completion) -> Usage:
@@ -219,5 +261,11 @@ class ChatCompletionsSession(Session):
 
     async def _create(self) -> Completion:
         params = request_params(self.config, self._messages, self.options.response_format)
-        request = openai_post(self._client, "/chat/completions", params)
+        on_text = self.options.on_text
+        if on_text is None:
+            request = openai_post(self._client, "/chat/completions", params)
+        else:
+            params["stream_options"] = {"include_usage": True}
+            events = openai_events(self._client, "/chat/completions", params)
+            request = streamed_completion(events, on_text)
         return await openai_call(request, self.config.label, self.settings)

@@ -10,13 +10,14 @@ without HTTP; reading a turn's output items back lives in ``openai_responses_out
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, ClassVar
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
+from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import JsonSchema, Session, SessionOptions, plain_turns, sampling_params
-from prompttracker.llm.clients import openai_call, openai_post
+from prompttracker.llm.clients import openai_call, openai_events, openai_post
 from prompttracker.llm.openai_chat_completions import response_format_param
 from prompttracker.llm.openai_responses_output import Item, check_status, parse_turn, usage_of
 from prompttracker.llm.tools import (
@@ -125,6 +126,25 @@ def request_params(
 # --- function rounds --------------------------------------------------------------------------
 
 
+async def streamed_response(events: AsyncIterator[Item], on_text: Callable[[str], None]) -> Item:
+    """The response a stream of Responses events ends with (``response.completed``, or the
+    failed or incomplete one, which ``check_status`` then reports); the text deltas go to
+    ``on_text`` as they come."""
+    final: Item | None = None
+    async for event in events:
+        kind = event.get("type", "")
+        if kind == "response.output_text.delta" and event.get("delta"):
+            on_text(event["delta"])
+        elif kind in ("response.completed", "response.failed", "response.incomplete"):
+            final = event.get("response")
+    if not isinstance(final, dict):
+        raise LLMCallError(
+            "the Responses stream ended without a final response event",
+            hint="check the provider's base_url: it should point at an OpenAI-compatible API",
+        )
+    return final
+
+
 def function_calls(output: Sequence[Item]) -> list[Item]:
     """The ``function_call`` items of one response's output."""
     return [item for item in output if item.get("type") == "function_call"]
@@ -225,7 +245,12 @@ class ResponsesSession(Session):
             response_format=self.options.response_format,
         )
         # Plain JSON, so that item types newer than the SDK's union reach parse_turn untouched.
-        request = openai_post(self._client, "/responses", params)
+        on_text = self.options.on_text
+        request = (
+            openai_post(self._client, "/responses", params)
+            if on_text is None
+            else streamed_response(openai_events(self._client, "/responses", params), on_text)
+        )
         response: Item = await openai_call(request, self.config.label, self.settings)
         self._response_ids.append(response["id"])
         check_status(response, self.config.label)
