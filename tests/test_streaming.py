@@ -175,3 +175,94 @@ def test_pt_chat_in_a_terminal_draws_the_reply_as_it_streams(
     shown = screen.getvalue()
     assert "Assistant · mock (chat_completions) gpt-4o-mini · turn 1" in shown
     assert 'You said: "I was charged twice"' in " ".join(shown.split())
+
+
+ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
+GEMINI_STREAM_URL = (
+    "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-flash:streamGenerateContent"
+)
+
+
+def anthropic_sse(mid: str, *texts: str) -> httpx.Response:
+    message = {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-4-5",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 21, "output_tokens": 1},
+    }
+    block = {"type": "text", "text": ""}
+    end = {"stop_reason": "end_turn", "stop_sequence": None}
+    events = [
+        {"type": "message_start", "message": message},
+        {"type": "content_block_start", "index": 0, "content_block": block},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+            for t in texts
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": end, "usage": {"output_tokens": 7}},
+        {"type": "message_stop"},
+    ]
+    text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=text)
+
+
+async def test_anthropic_streams_and_keeps_the_conversation(httpx2_mock: Any, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-SECRET")
+    route = httpx2_mock.post(ANTHROPIC_URL).mock(
+        side_effect=[anthropic_sse("msg_1", "Hello", " there."), anthropic_sse("msg_2", "Done.")]
+    )
+    config = ModelConfig(provider="anthropic", api="messages", model="claude-haiku-4-5")
+    pieces: list[str] = []
+    async with CallLayer(no_retry_settings("anthropic")) as calls:
+        options = SessionOptions(system_prompt="Be brief.", calls=calls, on_text=pieces.append)
+        session = router.open_session(config, calls.settings, options)
+        first = await session.send("Hi")
+        second = await session.send("Refund it")
+    assert pieces == ["Hello", " there.", "Done."]
+    assert (first.content, first.response_id) == ("Hello there.", "msg_1")
+    assert (first.usage.input_tokens, first.usage.output_tokens) == (21, 7)
+    assert body(route, 0)["stream"] is True
+    assert body(route, 1)["messages"] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello there."},
+        {"role": "user", "content": "Refund it"},
+    ]
+    assert second.content == "Done."
+
+
+async def test_gemini_streams_and_adds_up_the_chunks(httpx2_mock: Any, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "AIzaSyTEST-SECRET-0123456789abcdefgh")
+
+    def piece(text: str, last: bool = False) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}}
+        chunk: dict[str, Any] = {"responseId": "g-1", "candidates": [candidate]}
+        if last:
+            candidate["finishReason"] = "STOP"
+            chunk["usageMetadata"] = {"promptTokenCount": 9, "candidatesTokenCount": 4,
+                                      "totalTokenCount": 13}  # fmt: skip
+        return chunk
+
+    route = httpx2_mock.post(url__startswith=GEMINI_STREAM_URL).mock(
+        return_value=sse(piece("Hel"), piece("lo!", last=True), done=False)
+    )
+    config = ModelConfig(provider="google", api="gemini", model="gemini-2.5-flash")
+    (turn,), pieces = await play_with(config, "google", "Hi")
+    assert pieces == ["Hel", "lo!"] and turn.content == "Hello!"
+    assert (turn.usage.input_tokens, turn.usage.output_tokens) == (9, 4)
+    assert route.calls[0].request.url.params["alt"] == "sse"
+    assert body(route, 0)["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
+
+
+async def play_with(config: ModelConfig, provider: str, *messages: str) -> tuple[list, list[str]]:
+    pieces: list[str] = []
+    async with CallLayer(no_retry_settings(provider)) as calls:
+        options = SessionOptions(system_prompt="Be brief.", calls=calls, on_text=pieces.append)
+        session = router.open_session(config, calls.settings, options)
+        turns = [await session.send(m) for m in messages]
+        await session.aclose()
+    return turns, pieces

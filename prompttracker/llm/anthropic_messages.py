@@ -8,7 +8,7 @@ optional extra; importing this module without it raises ``ModuleNotFoundError`` 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import anthropic
@@ -153,13 +153,19 @@ class AnthropicMessagesSession(Session):
         )
         started = time.perf_counter()
         try:
-            message = await self._client.messages.create(**params)
+            if self.options.on_text is None:
+                message = await self._client.messages.create(**params)
+            else:
+                message = await self._streamed(params, self.options.on_text)
         except anthropic.AnthropicError as exc:
             self._messages.pop()  # the failed turn is not part of the conversation
             # `from None`: the SDK exception's traceback is not needed and could carry the key.
             raise anthropic_call_error(
                 exc, self.config.label, secrets=(self.settings.api_key("anthropic"),)
             ) from None
+        except BaseException:  # cancelled: not part of the conversation either
+            self._messages.pop()
+            raise
         try:
             turn = turn_from_message(message, (time.perf_counter() - started) * 1000)
         except LLMCallError:
@@ -167,3 +173,11 @@ class AnthropicMessagesSession(Session):
             raise
         self._messages.append({"role": "assistant", "content": turn.content})
         return turn
+
+    async def _streamed(self, params: dict[str, Any], on_text: Callable[[str], None]) -> Any:
+        """The message a stream adds up to (the SDK assembles it, usage included); its text
+        goes to ``on_text`` as it comes."""
+        async with self._client.messages.stream(**params) as stream:
+            async for text in stream.text_stream:
+                on_text(text)
+            return await stream.get_final_message()

@@ -9,11 +9,11 @@ into an install hint. Converters are plain functions, tested without HTTP.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, ClassVar
 
 import httpx2
-from google.genai import errors
+from google.genai import errors, types
 from google.genai.types import GenerateContentResponse
 
 from prompttracker.config.models import ModelConfig
@@ -78,6 +78,35 @@ def generation_config(
         params["response_mime_type"] = "application/json"
         params["response_json_schema"] = response_format.schema
     return params
+
+
+async def streamed_response(
+    chunks: AsyncIterator[GenerateContentResponse], on_text: Callable[[str], None]
+) -> GenerateContentResponse:
+    """The response a ``streamGenerateContent`` stream adds up to: the last chunk (its finish
+    reason and usage) with the text of them all; each piece goes to ``on_text`` as it comes."""
+    texts: list[str] = []
+    others: list[types.Part] = []  # what is not reply text stays, for turn_from_response
+    last: GenerateContentResponse | None = None
+    async for chunk in chunks:
+        last = chunk
+        for candidate in (chunk.candidates or [])[:1]:
+            for part in (candidate.content.parts if candidate.content else None) or []:
+                if part.text is not None and not part.thought:
+                    texts.append(part.text)
+                    on_text(part.text)
+                elif part.text is None:
+                    others.append(part)
+    if last is None:
+        raise LLMCallError("the gemini stream ended without a response")
+    if not last.candidates:
+        return last  # a blocked prompt: turn_from_response says why
+    merged = last.model_copy(deep=True)
+    candidate = merged.candidates[0]  # type: ignore[index]
+    if candidate.content is None:
+        candidate.content = types.Content(role="model", parts=[])
+    candidate.content.parts = [*others, types.Part(text="".join(texts))]
+    return merged
 
 
 def turn_from_response(response: GenerateContentResponse, latency_ms: float) -> AssistantTurn:
@@ -168,9 +197,16 @@ class GeminiSession(Session):
         self._contents.append(content("user", user_message))
         started = time.perf_counter()
         try:
-            response = await self._client.aio.models.generate_content(
-                model=self.config.model or "", contents=self._contents, config=dict(self._config)
-            )
+            arguments = {
+                "model": self.config.model or "",
+                "contents": self._contents,
+                "config": dict(self._config),
+            }
+            if self.options.on_text is None:
+                response = await self._client.aio.models.generate_content(**arguments)
+            else:
+                chunks = await self._client.aio.models.generate_content_stream(**arguments)
+                response = await streamed_response(chunks, self.options.on_text)
             turn = turn_from_response(response, (time.perf_counter() - started) * 1000)
         except CALL_ERRORS as exc:
             self._contents.pop()  # the failed turn is not part of the conversation
@@ -178,7 +214,7 @@ class GeminiSession(Session):
             raise gemini_call_error(
                 exc, self.config.label, secrets=(self.settings.api_key("google"),)
             ) from None
-        except LLMCallError:
+        except BaseException:  # an LLMCallError of ours, or cancelled
             self._contents.pop()
             raise
         self._contents.append(content("assistant", turn.content))
