@@ -70,7 +70,11 @@ def chat(
     project: ProjectOption = Path("."),
     db: DbOption = None,
 ) -> None:
-    """Talk to a prompt version by hand; /help lists the commands."""
+    """Talk to a prompt version by hand, on its route or another.
+
+    In the chat: /sim [N], /eval [TEST], /system, /reset, /save, /save row NAME, /quit
+    (/help says what each does). Ctrl-C cancels a reply in flight; Ctrl-D ends.
+    """
     from prompttracker.chat import Chat, chat_setup
     from prompttracker.config.loader import load_project
     from prompttracker.errors import ConfigError
