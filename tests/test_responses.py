@@ -108,7 +108,7 @@ async def test_three_turns_chain_previous_response_id_and_resend_instructions(
     assert route.call_count == 3
     assert body(route, 0) == {
         "model": "gpt-4o-mini",
-        "input": [{"role": "user", "content": "Hi"}],
+        "input": [{"type": "message", "role": "user", "content": "Hi"}],
         "instructions": "You are a billing agent.",
         "temperature": 0.3,
         "top_p": 0.9,
@@ -119,7 +119,7 @@ async def test_three_turns_chain_previous_response_id_and_resend_instructions(
     ):
         assert body(route, index) == {
             "model": "gpt-4o-mini",
-            "input": [{"role": "user", "content": text}],
+            "input": [{"type": "message", "role": "user", "content": text}],
             "instructions": "You are a billing agent.",
             "previous_response_id": previous,
             "temperature": 0.3,
@@ -151,10 +151,13 @@ async def test_blank_system_prompt_sends_no_instructions(httpx2_mock: Any, api_k
     await chat.send("one")
     await chat.send("two")
     await chat.aclose()
-    assert body(route, 0) == {"model": "m", "input": [{"role": "user", "content": "one"}]}
+    assert body(route, 0) == {
+        "model": "m",
+        "input": [{"type": "message", "role": "user", "content": "one"}],
+    }
     assert body(route, 1) == {
         "model": "m",
-        "input": [{"role": "user", "content": "two"}],
+        "input": [{"type": "message", "role": "user", "content": "two"}],
         "previous_response_id": "resp_1",
     }
 
@@ -174,7 +177,7 @@ async def test_failed_turn_does_not_move_the_chain(httpx2_mock: Any, api_key: st
     await chat.send("three")
     await chat.aclose()
     assert body(route, 2)["previous_response_id"] == "resp_1"
-    assert body(route, 2)["input"] == [{"role": "user", "content": "three"}]
+    assert body(route, 2)["input"] == [{"type": "message", "role": "user", "content": "three"}]
 
 
 async def test_complete_sends_history_as_input_through_the_router(
@@ -189,9 +192,9 @@ async def test_complete_sends_history_as_input_through_the_router(
     assert body(route) == {
         "model": "gpt-4o-mini",
         "input": [
-            {"role": "user", "content": "Where is my order?"},
-            {"role": "assistant", "content": "It ships today."},
-            {"role": "user", "content": "Thanks!"},
+            {"type": "message", "role": "user", "content": "Where is my order?"},
+            {"type": "message", "role": "assistant", "content": "It ships today."},
+            {"type": "message", "role": "user", "content": "Thanks!"},
         ],
         "instructions": "Judge.",
         "temperature": 0.3,
@@ -246,14 +249,16 @@ async def test_conversation_state_uses_one_conversation(httpx2_mock: Any, api_ke
     assert all("previous_response_id" not in b for b in sent)
     assert all(b["instructions"] == "Be brief." for b in sent)
     assert sent[0]["input"] == [
-        {"role": "user", "content": "earlier"},
-        {"role": "user", "content": "Hi"},
+        {"type": "message", "role": "user", "content": "earlier"},
+        {"type": "message", "role": "user", "content": "Hi"},
     ]
-    assert sent[1]["input"] == [{"role": "user", "content": "Weather in Boston?"}]
+    assert sent[1]["input"] == [
+        {"type": "message", "role": "user", "content": "Weather in Boston?"}
+    ]
     assert sent[2]["input"] == [
         {"type": "function_call_output", "call_id": CALL_ID, "output": '{"sky": "sunny"}'}
     ]
-    assert sent[3]["input"] == [{"role": "user", "content": "Thanks"}]
+    assert sent[3]["input"] == [{"type": "message", "role": "user", "content": "Thanks"}]
     assert weather.content == "sunny"
     assert chat.metadata == {
         "conversation_mode": "response_api",
@@ -366,7 +371,7 @@ async def test_function_call_is_answered_with_the_mock_output(
         "tools": [WEATHER_TOOL],
     }
     assert body(route, 2)["previous_response_id"] == "resp_answer"
-    assert body(route, 2)["input"] == [{"role": "user", "content": "Thanks"}]
+    assert body(route, 2)["input"] == [{"type": "message", "role": "user", "content": "Thanks"}]
     assert turn.content == "It is 21°C in Boston."
     assert turn.response_id == "resp_answer"
     assert turn.usage == Usage(input_tokens=291 + 320, output_tokens=23 + 12)

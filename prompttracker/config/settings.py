@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -60,6 +61,13 @@ class ProviderSettings(Strict):
     max_retries: int = Field(default=2, ge=0, le=10)
     # How long one call may wait out rate limits (HTTP 429), apart from max_retries.
     rate_limit_wait_seconds: float = Field(default=300, ge=0)
+    # Chat Completions' name for the token cap. OpenAI deprecates `max_tokens` (its reasoning
+    # models refuse it); many compatible servers read only `max_tokens` (llama-cpp-python).
+    # Default: max_completion_tokens on OpenAI's own API, max_tokens on any other base_url.
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = None
+    # google: the API version the SDK puts in the path (its default is v1beta, or v1 with a
+    # custom base_url, which compatible servers may not serve).
+    api_version: str | None = None
 
 
 class ModelPrice(Strict):
@@ -100,6 +108,15 @@ class Settings(Strict):
     def base_url(self, provider: str) -> str | None:
         env = DEFAULT_BASE_URL_ENV.get(provider)
         return self.provider(provider).base_url or (os.environ.get(env) if env else None)
+
+    def max_tokens_param(self, provider: str) -> str:
+        """The Chat Completions field for ``max_tokens`` on ``provider``'s endpoint."""
+        chosen = self.provider(provider).max_tokens_param
+        if chosen is not None:
+            return chosen
+        base_url = self.base_url(provider)
+        own = base_url is None or urlsplit(base_url).hostname == "api.openai.com"
+        return "max_completion_tokens" if own else "max_tokens"
 
     def database_path(self, root: Path) -> Path:
         path = Path(self.database).expanduser()

@@ -261,6 +261,7 @@ def gemini_client(
     provider = settings.provider("google")
     options = types.HttpOptions(
         base_url=settings.base_url("google"),
+        api_version=provider.api_version,
         timeout=round(provider.timeout_seconds * 1000),
         # 429s are waited out by the run's endpoint client (llm/endpoint.py), not retried here.
         retry_options=types.HttpRetryOptions(

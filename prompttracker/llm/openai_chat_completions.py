@@ -58,13 +58,19 @@ def tools_param(config: ModelConfig) -> list[dict[str, Any]]:
 
 
 def request_params(
-    config: ModelConfig, messages: Sequence[ChatMessage], response_format: JsonSchema | None
+    config: ModelConfig,
+    messages: Sequence[ChatMessage],
+    response_format: JsonSchema | None,
+    max_tokens_key: str = "max_completion_tokens",
 ) -> dict[str, Any]:
-    """The ``chat.completions.create`` arguments; unset options are left to the API's defaults."""
+    """The ``chat.completions.create`` arguments; unset options are left to the API's defaults.
+
+    The spec deprecates ``max_tokens`` for ``max_completion_tokens`` (o-series models refuse
+    the old name); compatible servers often read only ``max_tokens``: ``max_tokens_key`` comes
+    from the provider's settings (``Settings.max_tokens_param``).
+    """
     params: dict[str, Any] = {"model": config.model, "messages": list(messages)}
-    # The spec deprecates `max_tokens` in favour of `max_completion_tokens`, and o-series
-    # (reasoning) models reject `max_tokens` outright.
-    params.update(sampling_params(config, "max_completion_tokens"))
+    params.update(sampling_params(config, max_tokens_key))
     if response_format is not None:
         params["response_format"] = response_format_param(response_format)
     if config.tool_config.functions:
@@ -260,7 +266,12 @@ class ChatCompletionsSession(Session):
         return turn
 
     async def _create(self) -> Completion:
-        params = request_params(self.config, self._messages, self.options.response_format)
+        params = request_params(
+            self.config,
+            self._messages,
+            self.options.response_format,
+            self.settings.max_tokens_param(self.config.provider),
+        )
         on_text = self.options.on_text
         if on_text is None:
             request = openai_post(self._client, "/chat/completions", params)

@@ -41,13 +41,15 @@ _INCLUDES = {
 
 
 def user_item(text: str) -> Item:
-    """One user message as an input item."""
-    return {"role": "user", "content": text}
+    """One user message as an input item, typed: the easy form without ``"type"`` is valid
+    for OpenAI, but compatible servers (llama-server) refuse it."""
+    return {"type": "message", "role": "user", "content": text}
 
 
 def input_items(history: Sequence[Message], user_message: str) -> list[Item]:
     """The first turn's input: earlier user/assistant messages, then the new user message."""
-    return [*plain_turns(history, "responses history"), user_item(user_message)]
+    earlier = [{"type": "message", **turn} for turn in plain_turns(history, "responses history")]
+    return [*earlier, user_item(user_message)]
 
 
 def tools_param(config: ModelConfig) -> list[Item]:
