@@ -41,6 +41,12 @@ class NotImplementedRouteError(RunStartError):
 class LLMCallError(PromptTrackerError):
     """An API call failed after the SDK's retries. Ends one test run as ``error``."""
 
+    def by(self, caller: str) -> LLMCallError:
+        """The same error, saying whose call it was (once: an error passes several layers)."""
+        if self.message.startswith(f"{caller}: "):
+            return self
+        return LLMCallError(f"{caller}: {self.message}", hint=self.hint)
+
 
 class StoreError(PromptTrackerError):
     """The results database stopped taking writes mid-run (full disk, read-only, locked).

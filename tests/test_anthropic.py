@@ -273,8 +273,9 @@ async def test_server_error_names_status_and_hides_the_key(httpx2_mock: Any, api
     await chat.aclose()
     text = error_text(caught.value)
     assert str(caught.value) == (
-        "anthropic/messages claude-haiku-4-5: the API answered HTTP 500: Internal server error "
-        "(request id req_011CSHoEeqs5C35K2UUqR7Fy)"
+        "prompt under test: anthropic/messages claude-haiku-4-5: the API answered HTTP 500: "
+        "Internal server error (from https://api.anthropic.com/v1/messages; request id "
+        "req_011CSHoEeqs5C35K2UUqR7Fy)"
     )
     assert "retry later" in text
     assert "SECRET123" not in text

@@ -304,7 +304,7 @@ async def test_a_failed_run_names_its_last_error(httpx2_mock: Any, api_key: str)
         await session().send("hello")
 
     assert caught.value.message == (
-        "openai/assistants gpt-4o-mini: the run run_1 ended failed "
+        "prompt under test: openai/assistants gpt-4o-mini: the run run_1 ended failed "
         "(rate_limit_exceeded: You exceeded your current quota.)"
     )
     assert caught.value.hint

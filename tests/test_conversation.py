@@ -85,7 +85,7 @@ async def test_api_error_mid_conversation_keeps_finished_turns():
     result = await simulate(session, ScriptedUser(["u2"]), "u1", max_turns=5)
     assert result.stop_reason == "error"
     assert not result.completed
-    assert result.error == "openai: 500 server error"
+    assert result.error == "prompt under test: openai: 500 server error"
     assert [m.content for m in result.messages] == ["u1", "a1", "u2"]
     assert result.turn_count == 1
 

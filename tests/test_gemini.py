@@ -222,7 +222,7 @@ async def test_blocked_prompt_is_an_error_and_not_kept(httpx2_mock: Any, api_key
     await chat.send("Hello")
     await chat.aclose()
     assert str(caught.value) == (
-        "the gemini response Xq3GaKfBL5CvgLUPzNW5oAk has no candidates: "
+        "prompt under test: the gemini response Xq3GaKfBL5CvgLUPzNW5oAk has no candidates: "
         "the prompt was blocked (PROHIBITED_CONTENT)"
     )
     assert "safety" in (caught.value.hint or "")
@@ -271,9 +271,10 @@ async def test_server_error_names_status_and_hides_the_key(httpx2_mock: Any, api
     await chat.aclose()
     assert route.call_count == 1  # max_retries 0: no retry
     assert str(caught.value).startswith(
-        "google/gemini gemini-2.5-flash: the API answered HTTP 500: An internal error has occurred."
+        "prompt under test: google/gemini gemini-2.5-flash: the API answered HTTP 500: An "
+        "internal error has occurred."
     )
-    assert str(caught.value).endswith("(INTERNAL)")
+    assert str(caught.value).endswith(f"(INTERNAL) (from {URL})")
     assert "retry later" in (caught.value.hint or "")
     assert "SECRET" not in error_text(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
@@ -308,7 +309,7 @@ async def test_connection_and_timeout_errors_are_one_line(httpx2_mock: Any, api_
     )
     refused, slow = await refused_then_slow(session())
     assert str(refused) == (
-        f"google/gemini gemini-2.5-flash: could not connect to {URL} "
+        f"prompt under test: google/gemini gemini-2.5-flash: could not connect to {URL} "
         "(ConnectError: connection refused)"
     )
     assert_transport_errors(refused, slow, URL)

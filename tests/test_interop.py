@@ -78,3 +78,34 @@ async def test_responses_input_items_are_typed_messages(
     config = ModelConfig(provider="openai", api="responses", model="gpt-4o-mini")
     await one_turn(config, Settings(providers={"openai": {"max_retries": 0}}))
     assert body(route)["input"] == [{"type": "message", "role": "user", "content": "Hi"}]
+
+
+@pytest.mark.parametrize(
+    ("caller", "named"),
+    [("assistant", "prompt under test"), ("simulated_user", "simulated user"), ("judge", "judge")],
+)
+async def test_an_error_names_whose_call_failed_and_the_url_with_its_port(
+    httpx2_mock: Any, monkeypatch: pytest.MonkeyPatch, caller: str, named: str
+) -> None:
+    from prompttracker.errors import LLMCallError
+    from prompttracker.messages import Message
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-interop")
+    url = "http://127.0.0.1:18099/v1/chat/completions"
+    httpx2_mock.post(url).mock(
+        return_value=httpx.Response(500, json={"error": {"message": "model crashed"}})
+    )
+    settings = Settings(providers={"openai": {"base_url": "http://127.0.0.1:18099/v1",
+                                              "max_retries": 0}})  # fmt: skip
+    config = ModelConfig(provider="openai", api="chat_completions", model="m")
+    with pytest.raises(LLMCallError) as caught:
+        await router.complete(
+            config,
+            settings,
+            system_prompt="s",
+            messages=[Message(role="user", content="Hi", turn=1)],
+            caller=caller,  # type: ignore[arg-type]
+        )
+    assert str(caught.value) == (
+        f"{named}: openai/chat_completions m: the API answered HTTP 500: model crashed (from {url})"
+    )

@@ -708,7 +708,8 @@ async def test_failed_response_status_is_an_error(httpx2_mock: Any, api_key: str
         await chat.send("Hi")
     await chat.aclose()
     assert str(caught.value) == (
-        "openai/responses gpt-4o-mini: the response resp_failed failed (server_error): "
+        "prompt under test: openai/responses gpt-4o-mini: the response resp_failed failed "
+        "(server_error): "
         "Something broke."
     )
     check_status(reply("resp_ok", "fine"), "label")  # a completed response passes

@@ -609,7 +609,8 @@ def test_404_explains_the_sunset_and_writes_nothing(tmp_path, httpx2_mock, api_k
     result = pt()
     assert result.exit_code == 1
     out = flat(result.output)
-    assert "HTTP 404: No assistant found with id 'asst_abc123'. OpenAI shut" in out
+    assert "HTTP 404: No assistant found with id 'asst_abc123'. (from https://" in out
+    assert "/v1/assistants). OpenAI shut" in out
     assert "shut the Assistants API down on 2026-08-26" in out
     assert "--from-file" in out
     assert "nothing was written" in out

@@ -414,7 +414,7 @@ def test_api_error_is_one_line_with_the_request_id_and_no_key(
     assert result.exit_code == 1
     error_line = next(line for line in result.output.splitlines() if line.startswith("Error:"))
     assert "list vector stores: the API answered HTTP 401: Incorrect API key" in error_line
-    assert "(request id req_401abc)" in error_line
+    assert "(from https://api.openai.com/v1/vector_stores; request id req_401abc)" in error_line
     assert KEY not in result.output and "SECRET123" not in result.output
     assert "Hint:" in result.output
 

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
-from prompttracker.llm.call_layer import CallLayer
+from prompttracker.errors import LLMCallError
+from prompttracker.llm.call_layer import CALLER_NAMES, CallLayer, current_caller
 from prompttracker.messages import AssistantTurn, Message
 
 
@@ -64,7 +65,10 @@ class Session(ABC):
 
         Raises ``LLMCallError`` when the API fails after the SDK's retries.
         """
-        answer = await self._send(user_message)
+        try:
+            answer = await self._send(user_message)
+        except LLMCallError as exc:
+            raise exc.by(CALLER_NAMES[current_caller.get()]) from None
         cost = self.calls.record(self.config, answer.usage)
         return answer.model_copy(update={"cost_usd": cost})
 

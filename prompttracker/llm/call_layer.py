@@ -44,6 +44,12 @@ Caller = Literal["assistant", "simulated_user", "judge"]
 # under test's unless ``calling_as`` says otherwise (the simulated user's and the judges' calls
 # go through ``router.complete``, which sets it).
 current_caller: ContextVar[str] = ContextVar("pt_caller", default="assistant")
+# Who a failed call was for, in its error: the three callers look alike at the API.
+CALLER_NAMES = {
+    "assistant": "prompt under test",
+    "simulated_user": "simulated user",
+    "judge": "judge",
+}
 
 # The tallies open around the current call (a test run's, an evaluation's…), innermost last.
 _tallies: ContextVar[tuple[Meter, ...]] = ContextVar("pt_tallies", default=())

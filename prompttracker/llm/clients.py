@@ -163,7 +163,9 @@ def _sdk_call_error(
         detail = (
             getattr(exc, "api_message", None) or _body_message(exc.body) or _reason(exc.status_code)
         )
-        message, hint = _status_line(api_label, exc.status_code, detail, exc.request_id)
+        message, hint = _status_line(
+            api_label, exc.status_code, detail, exc.request_id, _safe_request(exc.response)
+        )
         if exc.status_code == 429:
             hint = _rate_limit_hint(exc.response, detail)
     elif isinstance(exc, sdk.APITimeoutError):
@@ -302,7 +304,7 @@ def gemini_call_error(
         detail = exc.message or _reason(exc.code)
         if exc.status:
             detail += f" ({exc.status})"
-        message, hint = _status_line(api_label, exc.code, detail, None)
+        message, hint = _status_line(api_label, exc.code, detail, None, request)
         if exc.code == 400 and "API_KEY_INVALID" in str(exc.details):
             hint = _STATUS_HINTS[401]  # Gemini answers a bad key with 400, not 401
         elif exc.code == 429:
@@ -319,11 +321,14 @@ _QUERY_KEY = re.compile(r"(?i)([?&](?:api_?)?key=)[^&#\s)'\"]+")
 
 
 def _status_line(
-    api_label: str, status: int, detail: str, request_id: str | None
+    api_label: str, status: int, detail: str, request_id: str | None, request: object = None
 ) -> tuple[str, str | None]:
     message = f"{api_label}: the API answered HTTP {status}: {detail}"
+    where = [f"from {_url_of(request)}"] if request is not None else []
     if request_id:
-        message += f" (request id {request_id})"
+        where.append(f"request id {request_id}")
+    if where:
+        message += f" ({'; '.join(where)})"
     hint = _STATUS_HINTS.get(status)
     if hint is None and status >= 500:
         hint = _SERVER_HINT
@@ -356,10 +361,13 @@ def _safe_request(holder: object) -> Any:
 
 
 def _url_of(request: object) -> str:
-    """Scheme, host and path of a request; the query is dropped (keys can live there)."""
+    """Scheme, host, port and path of a request; the query is dropped (keys can live there)."""
     url = getattr(request, "url", None)
     try:
-        return f"{url.scheme}://{url.host}{url.path}" if url is not None else "the API"
+        if url is None:
+            return "the API"
+        port = f":{url.port}" if url.port else ""
+        return f"{url.scheme}://{url.host}{port}{url.path}"
     except AttributeError:
         return "the API"
 
