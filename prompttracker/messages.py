@@ -113,6 +113,18 @@ class AssistantTurn(Value):
     tool_calls: tuple[ToolCall, ...] = ()
     extras: dict[str, Any] = Field(default_factory=dict)  # e.g. file_search_results
 
+    @property
+    def truncated(self) -> bool:
+        """Whether the answer was cut at the token cap (each API names that its own way)."""
+        return any(
+            stop.get("stop_reason") in TRUNCATED for stop in self.extras.get("stop_reasons", [])
+        )
+
+
+# The stop reasons that mean "cut at the token cap": Chat Completions, Anthropic, Gemini,
+# Responses (its incomplete_details.reason).
+TRUNCATED = {"length", "max_tokens", "MAX_TOKENS", "max_output_tokens"}
+
 
 class Message(Value):
     role: Role

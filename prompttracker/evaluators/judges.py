@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,7 @@ class Judgement:
     score: float
     feedback: str
     raw_response: str
+    repaired: str | None = None  # how an answer that was not plain JSON was read
 
 
 def judge_model_config(ctx: EvaluationContext, judge_model: str | None) -> ModelConfig:
@@ -115,6 +117,10 @@ def parse_judgement(raw: str) -> tuple[float, str]:
         data = json.loads(text)
     except json.JSONDecodeError:
         raise ValueError(f"judge answer is not JSON: {quoted!r}") from None
+    return _judgement_of(data, quoted)
+
+
+def _judgement_of(data: Any, quoted: str) -> tuple[float, str]:
     score = data.get("score") if isinstance(data, dict) else None
     if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
         raise ValueError(f"judge answer has no numeric 'score': {quoted!r}")
@@ -124,10 +130,39 @@ def parse_judgement(raw: str) -> tuple[float, str]:
     return max(0.0, min(100.0, float(score))), feedback
 
 
+# "Score: 85", "score = 85/100", "**Score**: 85" — what a judge without structured output writes.
+SCORE_LINE = re.compile(r"\bscore\W{0,6}(\d{1,3}(?:\.\d+)?)\s*(?:/\s*100\b)?", re.IGNORECASE)
+
+
+def repair_judgement(raw: str) -> tuple[float, str, str]:
+    """``(score, feedback, how)`` from an answer that is not plain JSON: a JSON object with a
+    ``score`` inside prose or a code fence, else a ``Score: NN`` line (the rest is the
+    feedback). Servers that ignore structured output answer like that. ``ValueError`` when
+    neither is there."""
+    quoted = preview(raw, RAW_IN_ERROR_CHARS)
+    decoder = json.JSONDecoder()
+    for start in (i for i, char in enumerate(raw) if char == "{"):
+        try:
+            data, _ = decoder.raw_decode(raw, start)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and "score" in data:
+            score, feedback = _judgement_of(data, quoted)
+            return score, feedback, "took the JSON object out of the prose around it"
+    found = SCORE_LINE.search(raw)
+    if found:
+        score = max(0.0, min(100.0, float(found.group(1))))
+        rest = " ".join((raw[: found.start()] + " " + raw[found.end() :]).split())
+        feedback = rest.strip(" *_:-—–,;")  # what is left of "**Score**: 7 — …"
+        return score, feedback, f"read {found.group(0).strip()!r} from a prose answer"
+    raise ValueError(f"judge answer is not JSON and holds no score: {quoted!r}")
+
+
 async def ask_judge(
     config: ModelConfig, settings: Settings, prompt: str, calls: CallLayer | None = None
 ) -> Judgement:
-    """Send one judge prompt through the routing table and parse the structured answer."""
+    """Send one judge prompt through the routing table and parse the structured answer; an
+    answer in prose is repaired when it holds a score, and one cut at the token cap says so."""
     turn = await router.complete(
         config,
         settings,
@@ -137,8 +172,26 @@ async def ask_judge(
         calls=calls,
         caller="judge",
     )
-    score, feedback = parse_judgement(turn.content)
-    return Judgement(score=score, feedback=feedback, raw_response=turn.content)
+    try:
+        score, feedback = parse_judgement(turn.content)
+        return Judgement(score=score, feedback=feedback, raw_response=turn.content)
+    except ValueError as plain:
+        try:
+            score, feedback, how = repair_judgement(turn.content)
+        except ValueError:
+            if turn.truncated:
+                raise ValueError(
+                    f"judge answer was cut at the token cap before its JSON was complete "
+                    f"({config.label}, max_tokens {config.max_tokens}): raise the judge "
+                    f"setting's max_tokens; the answer: {preview(turn.content, 200)!r}"
+                ) from None
+            raise plain from None
+    return Judgement(score=score, feedback=feedback, raw_response=turn.content, repaired=how)
+
+
+def repaired_note(judgement: Judgement) -> str:
+    """What the feedback starts with when the answer had to be repaired."""
+    return f"(repaired: {judgement.repaired}) " if judgement.repaired else ""
 
 
 class JudgeConfig(EvaluatorConfig):
@@ -194,8 +247,9 @@ class LlmJudgeEvaluator(Evaluator):
         return self.result(
             judgement.score,
             judgement.score >= threshold,
-            judgement.feedback,
+            repaired_note(judgement) + judgement.feedback,
             judge_model=config.label,
+            repaired=judgement.repaired,
             judge_system_prompt=JUDGE_SYSTEM_PROMPT,
             judge_prompt=prompt,
             raw_response=judgement.raw_response,
@@ -260,6 +314,7 @@ class ConversationJudgeEvaluator(Evaluator):
                     "content_preview": preview(messages[index].content),
                     "judge_prompt": prompt,
                     "raw_response": judgement.raw_response,
+                    "repaired": judgement.repaired,
                 }
             )
         scores = [entry["score"] for entry in message_scores]
@@ -269,7 +324,9 @@ class ConversationJudgeEvaluator(Evaluator):
             f"Average score: {average:g}/100 across {len(scores)} assistant message(s) "
             f"({'meets' if passed else 'below'} threshold {threshold}).",
             *(
-                f"Turn {entry['turn']}: {entry['score']:g} — {entry['feedback']}"
+                f"Turn {entry['turn']}: {entry['score']:g} — "
+                + (f"(repaired: {entry['repaired']}) " if entry["repaired"] else "")
+                + entry["feedback"]
                 for entry in message_scores
             ),
         ]

@@ -199,6 +199,9 @@ def turn_from_completions(
     extras: dict[str, Any] = {}
     if len(completions) > 1:
         extras["tool_round_response_ids"] = [c.get("id") for c in completions[:-1]]
+    finish = (last.get("choices") or [{}])[0].get("finish_reason")
+    if finish not in (None, "stop", "tool_calls", "function_call"):  # cut short: say why
+        extras["stop_reasons"] = [{"response_id": last.get("id"), "stop_reason": finish}]
     return AssistantTurn(
         content=message.get("refusal") or message.get("content") or "",
         response_id=last.get("id"),

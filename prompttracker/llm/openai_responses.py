@@ -228,6 +228,10 @@ class ResponsesSession(Session):
         self._previous_id = None if self._use_conversation else response["id"]
         self._opened = True
         parsed = parse_turn(items, answers)
+        if response.get("status") == "incomplete":  # cut short: say why, keep the text
+            reason = (response.get("incomplete_details") or {}).get("reason") or "incomplete"
+            stop = {"response_id": response["id"], "stop_reason": reason}
+            parsed.extras.setdefault("stop_reasons", []).append(stop)
         return AssistantTurn(
             content=parsed.text,
             response_id=response["id"],
