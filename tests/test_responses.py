@@ -713,3 +713,65 @@ async def test_failed_response_status_is_an_error(httpx2_mock: Any, api_key: str
         "Something broke."
     )
     check_status(reply("resp_ok", "fine"), "label")  # a completed response passes
+
+
+# --- stateless: the whole conversation every turn, nothing stored -------------------------
+
+
+STATELESS = ModelConfig(
+    provider="openai", api="responses", model="gpt-4o-mini", conversation_state="stateless"
+)
+
+
+async def test_stateless_resends_the_whole_conversation_with_store_false(
+    httpx2_mock: Any, api_key: str
+) -> None:
+    route = httpx2_mock.post(URL).mock(
+        side_effect=[ok(reply("resp_1", "Hello!", 10, 2)), ok(reply("resp_2", "Refunded.", 20, 2))]
+    )
+    chat = session(config=STATELESS, system_prompt="Be kind.")
+    await chat.send("Hi")
+    await chat.send("Refund me")
+    await chat.aclose()
+    first, second = body(route, 0), body(route, 1)
+    assert first["store"] is False and second["store"] is False
+    assert "previous_response_id" not in first and "previous_response_id" not in second
+    assert second["instructions"] == "Be kind."
+    assert second["input"] == [
+        {"type": "message", "role": "user", "content": "Hi"},
+        {"type": "message", "role": "assistant", "content": "Hello!"},
+        {"type": "message", "role": "user", "content": "Refund me"},
+    ]
+
+
+async def test_stateless_function_rounds_carry_the_calls_and_their_outputs(
+    httpx2_mock: Any, api_key: str
+) -> None:
+    route = httpx2_mock.post(URL).mock(
+        side_effect=[
+            ok(function_call("resp_fc", input_tokens=10)),
+            ok(reply("resp_answer", "It is 21°C.", 20, 3)),
+            ok(reply("resp_next", "Bye.", 30, 1)),
+        ]
+    )
+    config = WITH_FUNCTION.model_copy(update={"conversation_state": "stateless"})
+    mock_output = {"temperature": 21}
+    chat = session(config=config, function_outputs={"get_current_weather": mock_output})
+    await chat.send("Weather?")
+    await chat.send("Thanks")
+    await chat.aclose()
+    round_two = body(route, 1)["input"]
+    assert round_two[0] == {"type": "message", "role": "user", "content": "Weather?"}
+    assert round_two[1]["type"] == "function_call" and round_two[1]["call_id"] == CALL_ID
+    assert round_two[2] == {
+        "type": "function_call_output",
+        "call_id": CALL_ID,
+        "output": json.dumps(mock_output),
+    }
+    next_turn = body(route, 2)["input"]
+    assert next_turn[:3] == round_two
+    assert next_turn[3:] == [
+        {"type": "message", "role": "assistant", "content": "It is 21°C."},
+        {"type": "message", "role": "user", "content": "Thanks"},
+    ]
+    assert "previous_response_id" not in body(route, 1)

@@ -80,7 +80,9 @@ class ModelConfig(Strict):
     tool_config: ToolConfig = ToolConfig()
     tool_resources: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    conversation_state: Literal["previous_response_id", "conversation"] | None = None
+    # Responses only: chain by previous_response_id (default), keep a Conversations-API
+    # conversation, or be stateless: resend the whole conversation each turn with store: false.
+    conversation_state: Literal["previous_response_id", "conversation", "stateless"] | None = None
 
     @model_validator(mode="after")
     def _check_route(self) -> ModelConfig:

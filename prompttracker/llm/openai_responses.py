@@ -46,10 +46,14 @@ def user_item(text: str) -> Item:
     return {"type": "message", "role": "user", "content": text}
 
 
+def history_items(history: Sequence[Message]) -> list[Item]:
+    """Earlier user/assistant messages as typed input items."""
+    return [{"type": "message", **turn} for turn in plain_turns(history, "responses history")]
+
+
 def input_items(history: Sequence[Message], user_message: str) -> list[Item]:
     """The first turn's input: earlier user/assistant messages, then the new user message."""
-    earlier = [{"type": "message", **turn} for turn in plain_turns(history, "responses history")]
-    return [*earlier, user_item(user_message)]
+    return [*history_items(history), user_item(user_message)]
 
 
 def tools_param(config: ModelConfig) -> list[Item]:
@@ -102,6 +106,7 @@ def request_params(
     previous_response_id: str | None = None,
     conversation_id: str | None = None,
     response_format: JsonSchema | None = None,
+    store: bool | None = None,
 ) -> dict[str, Any]:
     """The ``responses.create`` arguments for one request; unset options are left to the API."""
     if previous_response_id and conversation_id:
@@ -113,6 +118,8 @@ def request_params(
         params["previous_response_id"] = previous_response_id
     if conversation_id:
         params["conversation"] = conversation_id
+    if store is not None:
+        params["store"] = store
     params.update(sampling_params(config, "max_output_tokens"))
     tools = tools_param(config)
     if tools:
@@ -178,6 +185,10 @@ class ResponsesSession(Session):
         super().__init__(config, settings, options)
         self._client = self.calls.openai()
         self._use_conversation = config.conversation_state == "conversation"
+        # Stateless: nothing is kept by the server (store: false), so every request carries
+        # the whole conversation — zero data retention, or a server without stored state.
+        self._stateless = config.conversation_state == "stateless"
+        self._items = history_items(options.history)
         self._conversation_id: str | None = None
         self._previous_id: str | None = None
         self._opened = False  # a turn completed: history has been sent
@@ -202,12 +213,13 @@ class ResponsesSession(Session):
             )
             self._conversation_id = conversation.id
         started = time.perf_counter()
-        payload = (
-            [user_item(user_message)]
-            if self._opened
-            else input_items(self.options.history, user_message)
-        )
-        previous = self._previous_id
+        if self._stateless:
+            payload = [*self._items, user_item(user_message)]
+        elif self._opened:
+            payload = [user_item(user_message)]
+        else:
+            payload = input_items(self.options.history, user_message)
+        previous = None if self._stateless else self._previous_id
         items: list[Item] = []
         answers: dict[str, str] = {}
         usage = Usage()
@@ -221,13 +233,19 @@ class ResponsesSession(Session):
                 break
             if round_ == MAX_TOOL_ROUNDS:
                 raise too_many_rounds(self.config.label)
-            payload = function_call_outputs(calls, self.options.function_outputs)
-            answers.update({answer["call_id"]: answer["output"] for answer in payload})
-            previous = response["id"]
+            outputs = function_call_outputs(calls, self.options.function_outputs)
+            answers.update({answer["call_id"]: answer["output"] for answer in outputs})
+            if self._stateless:  # the calls and their outputs join the conversation sent
+                payload = [*payload, *calls, *outputs]
+            else:
+                payload, previous = outputs, response["id"]
         # Only a completed turn moves the chain on: a failed one is not part of the conversation.
         self._previous_id = None if self._use_conversation else response["id"]
         self._opened = True
         parsed = parse_turn(items, answers)
+        if self._stateless:
+            assistant = {"type": "message", "role": "assistant", "content": parsed.text}
+            self._items = [*payload, assistant]
         if response.get("status") == "incomplete":  # cut short: say why, keep the text
             reason = (response.get("incomplete_details") or {}).get("reason") or "incomplete"
             stop = {"response_id": response["id"], "stop_reason": reason}
@@ -249,6 +267,7 @@ class ResponsesSession(Session):
             previous_response_id=None if self._use_conversation else previous,
             conversation_id=self._conversation_id,
             response_format=self.options.response_format,
+            store=False if self._stateless else None,
         )
         # Plain JSON, so that item types newer than the SDK's union reach parse_turn untouched.
         on_text = self.options.on_text
@@ -257,7 +276,17 @@ class ResponsesSession(Session):
             if on_text is None
             else streamed_response(openai_events(self._client, "/responses", params), on_text)
         )
-        response: Item = await openai_call(request, self.config.label, self.settings)
+        try:
+            response: Item = await openai_call(request, self.config.label, self.settings)
+        except LLMCallError as exc:
+            if previous and "previous_response_id" in exc.message:
+                raise LLMCallError(
+                    exc.message,
+                    hint="this server keeps no responses to chain to: set "
+                    "`conversation_state: stateless` in the model_config (the whole "
+                    "conversation is sent every turn, with store: false)",
+                ) from None
+            raise
         self._response_ids.append(response["id"])
         check_status(response, self.config.label)
         return response
