@@ -1,4 +1,4 @@
-"""Small-sample statistics for comparing prompt versions: pass rates, pass@k, paired bootstrap.
+"""Small-sample statistics: pass rates, pass@k, paired bootstrap, agreement between raters.
 
 Pure standard library so the CLI can report uncertainty without pulling in numpy or scipy.
 """
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -193,3 +194,27 @@ def fisher_exact_drop(a_passes: int, a_trials: int, b_passes: int, b_trials: int
         for x in range(a_passes, min(passes, a_trials) + 1)
     )
     return min(1.0, tail / math.comb(total, a_trials))
+
+
+def cohens_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float:
+    """Cohen's kappa of two raters over the same items: agreement beyond what chance gives.
+
+    ``pairs`` holds each item's two labels (pass/fail, or any categories). With ``p_o`` the
+    share of items where they agree and ``p_e`` the agreement expected from each rater's own
+    label frequencies, kappa is ``(p_o - p_e) / (1 - p_e)``: 1 for perfect agreement, 0 at
+    chance level, negative below it. Computed on counts, so ``p_e == 1`` is decided exactly:
+    it happens only when both raters give every item the same one label, and then they agree
+    completely, so kappa is 1.0 (the formula would divide 0 by 0). Raises ValueError for no
+    pairs.
+    """
+    if not pairs:
+        raise ValueError("cohens_kappa needs at least one pair")
+    n = len(pairs)
+    agreed = sum(1 for a, b in pairs if a == b)
+    first = Counter(a for a, _ in pairs)
+    second = Counter(b for _, b in pairs)
+    # n² · p_e: for each label, how often both raters would give it by chance.
+    chance = sum(count * second[label] for label, count in first.items())
+    if chance == n * n:
+        return 1.0
+    return (n * agreed - chance) / (n * n - chance)

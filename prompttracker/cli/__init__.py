@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from prompttracker import __version__
-from prompttracker.cli import chat, evaluators, run_tests, runs, sync, validate, vector_stores
+from prompttracker.cli import (
+    chat,
+    evaluators,
+    judges,
+    run_tests,
+    runs,
+    sync,
+    validate,
+    vector_stores,
+)
 
 app = typer.Typer(
     name="pt",
@@ -22,6 +31,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(sync.app, name="sync")
 app.add_typer(vector_stores.app, name="vector-stores")
 app.add_typer(evaluators.app, name="evaluators")
+app.add_typer(judges.app, name="judges")
 
 
 @app.command("run", hidden=True, context_settings={"ignore_unknown_options": True})

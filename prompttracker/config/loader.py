@@ -181,10 +181,10 @@ class Project:
     datasets: dict[str, Dataset] = field(default_factory=dict)
 
     def prompt_file(self, slug: str) -> str:
-        return _rel(self.root, find_yaml(self.root / "prompts", slug))
+        return relative(self.root, find_yaml(self.root / "prompts", slug))
 
     def dataset_file(self, name: str) -> str:
-        return _rel(self.root, find_yaml(self.root / "datasets", name))
+        return relative(self.root, find_yaml(self.root / "datasets", name))
 
     def versions_for(self, prompt: Prompt, test: Test) -> list[PromptVersion]:
         """The versions a test runs: those it names, else the active one."""
@@ -214,12 +214,12 @@ def load_project(root: Path | str = ".") -> Project:
     problems: list[Problem] = []
     settings = _load_settings(root, problems)
     project = Project(root=root, settings=settings or Settings())
-    for path in _yaml_files(root / "prompts"):
-        prompt = _load_model(root, path, Prompt, problems)
+    for path in yaml_files(root / "prompts"):
+        prompt = load_model(root, path, Prompt, problems)
         if prompt is not None:
             project.prompts[path.stem] = prompt
-    for path in _yaml_files(root / "datasets"):
-        dataset = _load_model(root, path, Dataset, problems)
+    for path in yaml_files(root / "datasets"):
+        dataset = load_model(root, path, Dataset, problems)
         if dataset is not None:
             project.datasets[path.stem] = dataset
     if not (root / "prompts").is_dir():
@@ -258,10 +258,10 @@ def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
     path = root / SETTINGS_FILE
     if not path.exists():
         return Settings()
-    return _load_model(root, path, Settings, problems)
+    return load_model(root, path, Settings, problems)
 
 
-def _yaml_files(folder: Path) -> list[Path]:
+def yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
@@ -274,15 +274,15 @@ def find_yaml(folder: Path, stem: str) -> Path:
     return folder / f"{stem}.yaml"
 
 
-def _rel(root: Path, path: Path) -> str:
+def relative(root: Path, path: Path) -> str:
     try:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
 
 
-def _load_model(root: Path, path: Path, model: type[M], problems: list[Problem]) -> M | None:
-    name = _rel(root, path)
+def load_model(root: Path, path: Path, model: type[M], problems: list[Problem]) -> M | None:
+    name = relative(root, path)
     try:
         data: Any = parse_yaml(path.read_text(encoding="utf-8"))
     except YamlTooBig as exc:

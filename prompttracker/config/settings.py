@@ -77,6 +77,15 @@ class ModelPrice(Strict):
     output_per_mtok: float = Field(ge=0)
 
 
+class JudgesCheckSettings(Strict):
+    """What ``pt judges check`` requires of the judges against the golden set."""
+
+    # Share of verdicts where the judge agrees with the human label.
+    min_agreement: float = Field(default=0.85, ge=0, le=1)
+    # Cohen's kappa: agreement beyond chance (1 perfect, 0 chance level, below 0 worse).
+    min_kappa: float = Field(default=0.7, ge=-1, le=1)
+
+
 class Settings(Strict):
     database: str = ".prompttracker/results.db"
     concurrency: int = Field(default=8, ge=1, le=256)
@@ -89,6 +98,7 @@ class Settings(Strict):
     )
     # Prices that override the price library: ``model`` or ``provider/model`` → price.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    judges_check: JudgesCheckSettings = JudgesCheckSettings()
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name) or ProviderSettings()
