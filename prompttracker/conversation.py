@@ -16,8 +16,11 @@ from prompttracker.progress import step
 
 
 class Interlocutor(Protocol):
-    async def reply(self, messages: list[Message]) -> tuple[str, bool]:
-        """The simulated user's next message, and whether it ended the conversation."""
+    async def reply(
+        self, messages: list[Message]
+    ) -> tuple[str, bool] | tuple[str, bool, str | None]:
+        """The simulated user's next message, whether it ended the conversation, and (when it
+        did, optionally) why."""
         ...
 
 
@@ -71,9 +74,12 @@ class Conversation:
         return message
 
     async def ask(self, interlocutor: Interlocutor) -> tuple[str, bool, Metered]:
-        """The simulated user's next message, whether it ended, and what its calls used."""
+        """The simulated user's next message, whether it ended, and what its calls used. When
+        it ends, why goes to the conversation's metadata (``stop``)."""
         with self.session.calls.metering() as meter:
-            text, ended = await interlocutor.reply(self.messages)
+            text, ended, *why = await interlocutor.reply(self.messages)
+        if ended:
+            self.extras["stop"] = {"by": "simulated user", "reason": why[0] if why else None}
         return text, ended, meter.total
 
     def result(self, stop_reason: StopReason, error: str | None = None) -> ConversationResult:

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import json
+
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
 from prompttracker.llm import router
+from prompttracker.llm.base import JsonSchema
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import Message
 
 END_MARKER = "[END_CONVERSATION]"
 
+# The structured stop: the simulated user says whether it stops, and why, in fields of its
+# answer, instead of remembering a magic string. A server that ignores structured output
+# answers in prose; the marker is read from it then.
+STOP_SCHEMA = JsonSchema(
+    name="simulated_user_turn",
+    schema={
+        "type": "object",
+        "properties": {
+            "message": {
+                "type": "string",
+                "description": "Your next message to the assistant, in character",
+            },
+            "stop": {
+                "type": "boolean",
+                "description": "true when your goal is reached or nothing is left to add",
+            },
+            "reason": {"type": "string", "description": "Why you stop; empty when you go on"},
+        },
+        "required": ["message", "stop", "reason"],
+        "additionalProperties": False,
+    },
+)
+
 INSTRUCTIONS = f"""You are role-playing a USER talking to an AI assistant, to test that assistant.
 Stay in character as described below. Write only the user's next message: no labels, no
 narration, no quotation marks. Keep messages short and natural, as a real person would type.
-When your goal is reached, or the conversation has nothing left to add, write a brief closing
-line if you like, followed by {END_MARKER}.
+Answer with JSON: "message" (your next message), "stop" (true when your goal is reached, or
+the conversation has nothing left to add; your message may then be a brief closing line) and
+"reason" (why you stop, empty when you go on). If you cannot answer in JSON, write only the
+message, followed by {END_MARKER} when you stop.
 
 Your character and goal:
 """
@@ -37,8 +65,9 @@ class LLMInterlocutor:
         self.settings = settings
         self.calls = calls
 
-    async def reply(self, messages: list[Message]) -> tuple[str, bool]:
-        """The next user message and whether the simulated user ended the conversation."""
+    async def reply(self, messages: list[Message]) -> tuple[str, bool, str | None]:
+        """The next user message, whether the simulated user ended the conversation, and why
+        (its ``reason``; for a marker read from prose, that it was the marker)."""
         flipped = flip_roles(messages)
         if not flipped or flipped[-1].role != "user":
             flipped.append(Message(role="user", content=OPENING, turn=len(messages) + 1))
@@ -47,10 +76,11 @@ class LLMInterlocutor:
             self.settings,
             system_prompt=self.system_prompt,
             messages=flipped,
+            response_format=STOP_SCHEMA,
             calls=self.calls,
             caller="simulated_user",
         )
-        return split_end_marker(answer.content)
+        return read_reply(answer.content)
 
 
 def flip_roles(messages: list[Message]) -> list[Message]:
@@ -61,6 +91,23 @@ def flip_roles(messages: list[Message]) -> list[Message]:
         for m in messages
         if m.role in swap
     ]
+
+
+def read_reply(text: str) -> tuple[str, bool, str | None]:
+    """``(message, stop, reason)`` from the simulated user's answer: its JSON fields, or —
+    when it answered in prose — the text with the end marker read from it."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        message, marked = split_end_marker(data["message"])  # a marker inside JSON counts too
+        if not (data.get("stop") is True or marked):
+            return message, False, None
+        reason = str(data.get("reason") or "").strip()
+        return message, True, reason or ("the end marker" if marked else "no reason given")
+    message, marked = split_end_marker(text)
+    return message, marked, "the end marker, in a prose answer" if marked else None
 
 
 def split_end_marker(text: str) -> tuple[str, bool]:

@@ -71,12 +71,12 @@ def pt(*args: str) -> Any:
 
 
 def caller_of(body: dict[str, Any]) -> str:
-    """Who sent a Chat Completions request: the judge asks for JSON, the simulated user's
-    instructions mention the end marker, the rest is the prompt under test."""
-    if "response_format" in body:
-        return "judge"
+    """Who sent a Chat Completions request: the simulated user's instructions mention the end
+    marker, the judge asks for JSON, the rest is the prompt under test."""
     if "[END_CONVERSATION]" in body["messages"][0]["content"]:
         return "simulated_user"
+    if "response_format" in body:
+        return "judge"
     return "assistant"
 
 
@@ -568,8 +568,11 @@ def test_the_shipped_cassettes_replay_the_recorded_example_tests(
     # Recorded from SmolLM2-135M: a weak model, so most of these fail — the same way every time.
     assert result.exit_code == 1, result.output
     statuses = db_rows(
-        tmp_path / ".prompttracker" / "results.db", "select row_name, status from test_runs"
+        tmp_path / ".prompttracker" / "results.db", "select row_name, status, error from test_runs"
     )
     assert len(statuses) == 8
-    assert [row for row, status in statuses if status == "error"] == []  # no call went unanswered
-    assert sorted(row for row, status in statuses if status == "passed") == ["laptop size"]
+    assert sorted(row for row, status, _ in statuses if status == "passed") == ["laptop size"]
+    # The one error is the model's, not a gap in the cassette: its judge answer ran into the
+    # token cap, and says so.
+    [error] = [error for _, status, error in statuses if status == "error"]
+    assert "judge answer was cut at the token cap" in error

@@ -206,10 +206,15 @@ class MockSession(Session):
         turn = len(self._messages) // 2 + 1
         response_format = self.options.response_format
         activity = ToolActivity()  # judges and simulated users never use tools
-        if response_format is not None:
-            content = json.dumps(mock_json(response_format.schema, seed))
-        elif END_MARKER in system:
+        if END_MARKER in system:  # the simulated user, with its structured stop when asked
             content = interlocutor_reply(system, self._messages, seed)
+            if response_format is not None:
+                stop = END_MARKER in content
+                message = content.split(END_MARKER, 1)[0].strip()
+                reason = "the customer's goal was reached (mock)" if stop else ""
+                content = json.dumps({"message": message, "stop": stop, "reason": reason})
+        elif response_format is not None:
+            content = json.dumps(mock_json(response_format.schema, seed))
         else:
             activity = use_tools(
                 self.config,

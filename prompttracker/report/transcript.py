@@ -173,6 +173,9 @@ def _stop_line(conversation: ConversationResult) -> Text:
     turns = "turn" if conversation.turn_count == 1 else "turns"
     line = Text("stop reason: ", style="dim")
     line.append(conversation.stop_reason, style="bold")
+    stop = conversation.metadata.get("stop")
+    if isinstance(stop, dict) and stop.get("reason"):
+        line.append(f" ({stop.get('by', 'simulated user')}: {stop['reason']})", style="dim")
     line.append(f" · {conversation.turn_count} {turns}", style="dim")
     return line
 

@@ -1,0 +1,113 @@
+"""The simulated user's structured stop: it answers ``{message, stop, reason}`` where the route
+supports structured output, the end marker is read from prose elsewhere, and why it stopped is
+kept with the conversation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from prompttracker.config.models import ModelConfig
+from prompttracker.config.settings import Settings
+from prompttracker.conversation import simulate
+from prompttracker.interlocutor import END_MARKER, STOP_SCHEMA, LLMInterlocutor, read_reply
+from prompttracker.llm import router
+from prompttracker.llm.base import SessionOptions
+from prompttracker.llm.call_layer import CallLayer
+from tests.conftest import load_fixture
+from tests.helpers import body, key_fixture
+
+URL = "https://api.openai.com/v1/chat/completions"
+api_key = key_fixture("OPENAI_API_KEY", "sk-test-stop-SECRET")
+USER_MODEL = ModelConfig(provider="openai", api="chat_completions", model="gpt-4o-mini")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('{"message": "Where is my refund?", "stop": false, "reason": ""}',
+         ("Where is my refund?", False, None)),
+        ('{"message": "Thanks, bye!", "stop": true, "reason": "refund confirmed"}',
+         ("Thanks, bye!", True, "refund confirmed")),
+        ('{"message": "", "stop": true, "reason": ""}', ("", True, "no reason given")),
+        (f'{{"message": "Great. {END_MARKER}", "stop": false, "reason": ""}}',
+         ("Great.", True, "the end marker")),
+        (f"Thanks, that solves it. {END_MARKER}",
+         ("Thanks, that solves it.", True, "the end marker, in a prose answer")),
+        ("Can you check again?", ("Can you check again?", False, None)),
+        ('{"stop": true}', ('{"stop": true}', False, None)),  # no message: read as prose
+    ],
+)  # fmt: skip
+def test_read_reply_takes_the_fields_and_falls_back_to_the_marker(
+    answer: str, expected: tuple[str, bool, str | None]
+) -> None:
+    assert read_reply(answer) == expected
+
+
+def completion(content: str, number: int) -> httpx.Response:
+    answer = load_fixture("openai/chat_completion.json")
+    answer["id"] = f"chatcmpl-{number}"
+    answer["choices"][0]["message"]["content"] = content
+    return httpx.Response(200, json=answer)
+
+
+async def test_the_simulated_user_asks_for_the_stop_schema_and_its_reason_is_kept(
+    httpx2_mock: Any, api_key: str
+) -> None:
+    def answer(request: Any) -> httpx.Response:
+        sent = json.loads(request.content)
+        if "response_format" in sent:  # the simulated user
+            verdict = {"message": "Perfect, thanks!", "stop": True, "reason": "refund promised"}
+            return completion(json.dumps(verdict), 2)
+        return completion("Your refund is on its way.", 1)
+
+    route = httpx2_mock.post(URL).mock(side_effect=answer)
+    settings = Settings(providers={"openai": {"max_retries": 0}})
+    async with CallLayer(settings) as calls:
+        session = router.open_session(USER_MODEL, settings, SessionOptions(calls=calls))
+        user = LLMInterlocutor("You were charged twice.", USER_MODEL, settings, calls)
+        result = await simulate(session, user, "I was charged twice.", max_turns=5)
+    asked = body(route, 1)
+    assert asked["response_format"]["type"] == "json_schema"
+    assert asked["response_format"]["json_schema"]["schema"] == STOP_SCHEMA.schema
+    assert "You were charged twice." in asked["messages"][0]["content"]
+    assert result.stop_reason == "interlocutor_ended" and result.turn_count == 1
+    assert result.metadata["stop"] == {"by": "simulated user", "reason": "refund promised"}
+    # The closing line is the user's last word; the assistant never sees it.
+    assert [m.content for m in result.messages] == [
+        "I was charged twice.",
+        "Your refund is on its way.",
+        "Perfect, thanks!",
+    ]
+    assert route.call_count == 2
+
+
+async def test_the_mock_simulated_user_stops_through_the_schema_too() -> None:
+    mock = ModelConfig(provider="mock", model="gpt-4o-mini")
+    settings = Settings()
+    async with CallLayer(settings) as calls:
+        session = router.open_session(mock, settings, SessionOptions(calls=calls))
+        user = LLMInterlocutor("You want a refund.", mock, settings, calls)
+        result = await simulate(session, user, "Hello", max_turns=10)
+    assert result.stop_reason == "interlocutor_ended"
+    assert result.metadata["stop"]["reason"] == "the customer's goal was reached (mock)"
+    assert all(END_MARKER not in m.content and "{" not in m.content for m in result.messages)
+
+
+def test_the_transcript_says_why_the_simulated_user_stopped() -> None:
+    from prompttracker.messages import ConversationResult
+    from prompttracker.report.transcript import _stop_line
+
+    stopped = ConversationResult(
+        messages=(),
+        turn_count=2,
+        completed=True,
+        stop_reason="interlocutor_ended",
+        metadata={"stop": {"by": "simulated user", "reason": "refund promised"}},
+    )
+    assert _stop_line(stopped).plain == (
+        "stop reason: interlocutor_ended (simulated user: refund promised) · 2 turns"
+    )
