@@ -23,13 +23,13 @@ from prompttracker.config.loader import (
     load_model,
     parse_yaml,
     project_root,
+    raise_problems,
     relative,
-    with_lines,
     yaml_files,
 )
 from prompttracker.config.models import DatasetRow, EvaluatorSpec, ModelConfig, Strict
 from prompttracker.config.settings import SETTINGS_FILE, Settings
-from prompttracker.errors import ConfigError, RunStartError, did_you_mean
+from prompttracker.errors import RunStartError, did_you_mean
 from prompttracker.evaluators import judges
 from prompttracker.evaluators.base import EvaluationContext
 from prompttracker.evaluators.registry import (
@@ -189,13 +189,7 @@ def check_golden_set(project: Path | str, folder: Path | None, *, mock: bool) ->
     if (root / SETTINGS_FILE).exists():
         settings = load_model(root, root / SETTINGS_FILE, Settings, problems) or settings
     golden = _load_files(root, folder, problems)
-    problems = with_lines(root, problems)
-    if problems:
-        raise ConfigError(
-            f"{len(problems)} problem(s) in the golden set:\n"
-            + "\n".join(f"  {p}" for p in problems),
-            hint="fix the files above, then run `pt judges check` again",
-        )
+    raise_problems(root, problems, "the golden set", "pt judges check")
     judge_preflight(settings, mock=mock)
     return asyncio.run(judge_golden_set(golden, settings, mock=mock, folder=relative(root, folder)))
 

@@ -232,14 +232,18 @@ def load_project(root: Path | str = ".") -> Project:
             )
         )
     problems.extend(_check_references(project))
+    raise_problems(root, problems, "the project files", "pt validate")
+    return project
+
+
+def raise_problems(root: Path, problems: list[Problem], what: str, command: str) -> None:
+    """One ``ConfigError`` listing every problem (each with its line), when there are any."""
     problems = with_lines(root, problems)
     if problems:
         raise ConfigError(
-            f"{len(problems)} problem(s) in the project files:\n"
-            + "\n".join(f"  {p}" for p in problems),
-            hint="fix the files above, then run `pt validate` again",
+            f"{len(problems)} problem(s) in {what}:\n" + "\n".join(f"  {p}" for p in problems),
+            hint=f"fix the files above, then run `{command}` again",
         )
-    return project
 
 
 def load_settings(root: Path | str = ".") -> Settings:
