@@ -143,11 +143,15 @@ def example_text(answer: dict[str, Any]) -> str:
 # --- Chat Completions ---------------------------------------------------------------------------
 
 
-async def test_chat_completions_turns(prism: PrismServer) -> None:
+# Prism is not OpenAI's own host, so the cap goes out as max_tokens unless the settings say
+# otherwise (Settings.max_tokens_param): the spec accepts both names.
+@pytest.mark.parametrize("cap", ["max_tokens", "max_completion_tokens"])
+async def test_chat_completions_turns(prism: PrismServer, cap: str) -> None:
     prism.reshape("POST", "/chat/completions", chat_text("Refunds take 5 days."))
     config = chat_config(temperature=0.3, top_p=1, max_tokens=200)
     options = SessionOptions(system_prompt="You are a support agent.", history=HISTORY)
-    session = open_session(config, prism.settings(), options)
+    settings = prism.settings() if cap == "max_tokens" else prism.settings(max_tokens_param=cap)
+    session = open_session(config, settings, options)
     try:
         first = await prism.expect_ok(session.send("I was charged twice."))
         await prism.expect_ok(session.send("When do I get the money back?"))
@@ -163,7 +167,8 @@ async def test_chat_completions_turns(prism: PrismServer) -> None:
         *("user", "assistant"),  # turn 1
         "user",
     ]
-    assert sent[0]["max_completion_tokens"] == 200
+    assert sent[0][cap] == 200
+    assert not {"max_tokens", "max_completion_tokens"} - {cap} & set(sent[0])
     assert sent[0]["temperature"] == 0.3
     prism.assert_all_accepted()
 
@@ -221,6 +226,30 @@ async def test_responses_turns(prism: PrismServer) -> None:
     # Turn 2 chains on turn 1 and resends the instructions: the API does not carry them over.
     assert calls[1].body["previous_response_id"] == first.response_id
     assert calls[1].body["instructions"] == "You are a support agent."
+    prism.assert_all_accepted()
+
+
+async def test_stateless_responses_send_the_whole_conversation_unstored(
+    prism: PrismServer,
+) -> None:
+    config = responses_config(conversation_state="stateless")
+    options = SessionOptions(system_prompt="You are a support agent.", history=HISTORY)
+    session = open_session(config, prism.settings(), options)
+    try:
+        first = await prism.expect_ok(session.send("I was charged twice."))
+        await prism.expect_ok(session.send("When do I get the money back?"))
+    finally:
+        await session.aclose()
+
+    calls = prism.calls("POST", "/responses")
+    assert [c.body["store"] for c in calls] == [False, False]
+    assert all("previous_response_id" not in c.body for c in calls)
+    assert len(calls[1].body["input"]) == 3 + 2  # history, turn 1 (both sides), the message
+    assert calls[1].body["input"][3] == {
+        "type": "message",
+        "role": "assistant",
+        "content": first.content,
+    }
     prism.assert_all_accepted()
 
 
