@@ -295,13 +295,11 @@ class Chat:
     def outcome(self) -> TestRunOutcome:
         """The chat as a test run, for the results database, with the evaluations of the last
         ``/eval`` (score it first: ``scored``)."""
+        from prompttracker.runner import status_of
         from prompttracker.store.rows import version_hash
 
         setup = self.setup
-        evaluations = self.evaluations
-        errored = [e for e in evaluations if e.error]
-        passed = all(e.passed for e in evaluations)
-        status = "error" if errored else "passed" if passed else "failed"
+        status, error = status_of(None, list(self.evaluations))
         messages = self.conversation.messages
         first_user = next((m.content for m in messages if m.role == "user"), "")
         return TestRunOutcome(
@@ -317,9 +315,9 @@ class Chat:
             system_prompt=setup.system_prompt,
             user_prompt=first_user,
             status=status,
-            error="; ".join(f"evaluator {e.evaluator} raised: {e.error}" for e in errored) or None,
+            error=error,
             conversation=self.result(),
-            evaluations=evaluations,
+            evaluations=self.evaluations,
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
             mock=setup.mock,

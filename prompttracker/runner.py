@@ -162,7 +162,7 @@ class PromptVersionRunner:
             )
             step(scoring=True)
             evaluations = await run_evaluators(planned.test.evaluators, ctx)
-        status, error = _status(conversation.error, evaluations)
+        status, error = status_of(conversation.error, evaluations)
         return {
             "status": status,
             "error": error,
@@ -171,7 +171,7 @@ class PromptVersionRunner:
         }
 
 
-def _status(
+def status_of(
     conversation_error: str | None, evaluations: list[EvaluationResult]
 ) -> tuple[TestStatus, str | None]:
     """Error beats failure: an API error or an evaluator that raised is not a prompt failure."""
