@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prompttracker.api_types import ApiType
 from prompttracker.config.loader import Project
 from prompttracker.config.models import ModelConfig
+from prompttracker.config.settings import Settings
 from prompttracker.errors import RunStartError, StoreError
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import Metered
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 JUDGE_TYPES = {"llm_judge", "conversation_judge"}
+# Who needs a key, in preflight's error, for the calls the settings route.
+INTERLOCUTOR_USER = "the interlocutor setting (simulated user)"
+JUDGE_USER = "the judge setting (LLM judges)"
 
 
 @dataclass
@@ -80,9 +84,9 @@ def required_configs(project: Project, planned: list[PlannedRun]) -> list[tuple[
         for p in planned
     ]
     if any(p.dataset.mode == "conversational" for p in planned):
-        uses.append((project.settings.interlocutor, "the interlocutor setting (simulated user)"))
+        uses.append((project.settings.interlocutor, INTERLOCUTOR_USER))
     if any(e.type in JUDGE_TYPES for p in planned for e in p.test.evaluators):
-        uses.append((project.settings.judge, "the judge setting (LLM judges)"))
+        uses.append((project.settings.judge, JUDGE_USER))
     unique: dict[tuple[str, str], tuple[ModelConfig, str]] = {}
     for config, user in uses:
         unique.setdefault((config.model_dump_json(), user), (config, user))
@@ -93,10 +97,18 @@ def preflight(
     project: Project, planned: list[PlannedRun], *, mock: bool, keys: bool = True
 ) -> None:
     """Stop before any call when a route is not available or (``keys``) a key is missing."""
+    check_routes(project.settings, required_configs(project, planned), mock=mock, keys=keys)
+
+
+def check_routes(
+    settings: Settings, uses: list[tuple[ModelConfig, str]], *, mock: bool, keys: bool = True
+) -> None:
+    """``preflight`` for any list of model configs, each with who uses it: one
+    ``RunStartError`` naming every missing key and who needs it."""
     from prompttracker.llm.router import effective_config, session_class
 
     users_by_provider: dict[str, list[str]] = {}
-    for config, user in required_configs(project, planned):
+    for config, user in uses:
         effective = effective_config(config, mock=mock)
         session_class(effective.api_type)
         if effective.api_type is not ApiType.MOCK:
@@ -105,18 +117,18 @@ def preflight(
                 users.append(user)
     missing = []
     for provider, users in users_by_provider.items() if keys else ():
-        if not project.settings.api_key(provider):
+        if not settings.api_key(provider):
             shown = ", ".join(users[:4]) + (f" and {len(users) - 4} more" if len(users) > 4 else "")
-            missing.append((provider, project.settings.api_key_env(provider), users, shown))
+            missing.append((provider, settings.api_key_env(provider), users, shown))
     if not missing:
         return
     lines = [f"{env} (for {provider}: {shown})" for provider, env, _, shown in missing]
-    settings_users = {"the interlocutor setting (simulated user)", "the judge setting (LLM judges)"}
+    settings_users = {INTERLOCUTOR_USER, JUDGE_USER}
     hints = [
         "set "
         + " and ".join(f"`export {env}=...`" for _, env, _, _ in missing)
         + " (keys are read from the environment, never from files)",
-        "run with --mock to play every test offline",
+        "run with --mock to play offline",
     ]
     if any(set(users) & settings_users for _, _, users, _ in missing):
         hints.append(

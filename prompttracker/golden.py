@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, computed_field
 
-from prompttracker.api_types import ApiType
 from prompttracker.config.loader import (
     Problem,
     load_model,
@@ -38,7 +37,7 @@ from prompttracker.evaluators.registry import (
     run_evaluators,
 )
 from prompttracker.llm.call_layer import CallLayer
-from prompttracker.llm.router import effective_config, session_class
+from prompttracker.llm.router import effective_config
 from prompttracker.messages import ConversationResult, Message, Value
 from prompttracker.stats import cohens_kappa
 
@@ -190,7 +189,9 @@ def check_golden_set(project: Path | str, folder: Path | None, *, mock: bool) ->
         settings = load_model(root, root / SETTINGS_FILE, Settings, problems) or settings
     golden = _load_files(root, folder, problems)
     raise_problems(root, problems, "the golden set", "pt judges check")
-    judge_preflight(settings, mock=mock)
+    from prompttracker.engine import JUDGE_USER, check_routes
+
+    check_routes(settings, [(settings.judge, JUDGE_USER)], mock=mock)
     return asyncio.run(judge_golden_set(golden, settings, mock=mock, folder=relative(root, folder)))
 
 
@@ -319,21 +320,6 @@ def _valid_spec(raw: Any) -> EvaluatorSpec | None:
         return EvaluatorSpec.model_validate(raw)
     except ValidationError:
         return None
-
-
-def judge_preflight(settings: Settings, *, mock: bool) -> None:
-    """Stop before any call when the judge's route is not available or its key is missing."""
-    judge = effective_config(settings.judge, mock=mock)
-    session_class(judge.api_type)  # a missing optional SDK is a RunStartError
-    if judge.api_type is ApiType.MOCK or settings.api_key(judge.provider):
-        return
-    env = settings.api_key_env(judge.provider)
-    raise RunStartError(
-        f"no API key for the judge ({judge.label}): the environment variable {env} is not set",
-        hint=f"set it with `export {env}=...` (keys are read from the environment, never from "
-        "files); point the `judge:` setting in prompttracker.yaml at a provider whose key you "
-        "have; or run with --mock to check the plumbing offline",
-    )
 
 
 async def judge_golden_set(

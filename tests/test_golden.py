@@ -494,10 +494,10 @@ def test_a_missing_key_stops_before_any_call(tmp_path, judge_calls):
     assert judge_calls == []
     out = " ".join(result.output.split())
     assert (
-        "Error: no API key for the judge (openai/chat_completions gpt-4o-mini): the environment "
-        "variable OPENAI_API_KEY is not set" in out
+        "Error: 1 API key(s) missing: OPENAI_API_KEY (for openai: the judge setting (LLM judges))"
+        in out
     )
-    assert "run with --mock" in out
+    assert "run with --mock" in out and "`judge:`" in out
 
 
 def test_a_refused_key_exits_3(tmp_path, monkeypatch, httpx2_mock):
