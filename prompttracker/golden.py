@@ -39,6 +39,7 @@ from prompttracker.evaluators.registry import (
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.llm.router import effective_config
 from prompttracker.messages import ConversationResult, Message, Value
+from prompttracker.results import EvaluationResult
 from prompttracker.stats import cohens_kappa
 
 DEFAULT_FOLDER = "golden"
@@ -96,17 +97,21 @@ class GoldenFile:
 
 
 class VerdictCheck(Value):
-    """One verdict: what the person said, what the judge said. An error never agrees."""
+    """One verdict: what the person said, what the judge said. An error or an inconclusive
+    verdict never agrees."""
 
     file: str  # within the golden folder
     transcript: str
     evaluator: str  # the evaluator's label (its name, else its type)
     type: str
     expected: Label
-    judged: Literal["pass", "fail", "error"]
+    judged: Literal["pass", "fail", "error", "inconclusive"]
     score: float | None = None  # None when the evaluator errored
     feedback: str = ""
-    error: str | None = None
+    error: str | None = None  # why it errored, or why it could not decide
+    # With ``votes``: whether every vote on each judged message said the same pass or fail
+    # (None with a single vote).
+    unanimous: bool | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -138,16 +143,28 @@ class JudgesCheck(Value):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def kappa(self) -> float:
-        """Cohen's kappa of the person and the judge; an errored evaluation counts as the
-        opposite of the person's verdict (a disagreement)."""
+        """Cohen's kappa of the person and the judge; an errored or inconclusive evaluation
+        counts as the opposite of the person's verdict (a disagreement)."""
         flip = {"pass": "fail", "fail": "pass"}
-        judged = [flip[v.expected] if v.judged == "error" else v.judged for v in self.verdicts]
+        judged = [v.judged if v.judged in flip else flip[v.expected] for v in self.verdicts]
         return cohens_kappa(list(zip((v.expected for v in self.verdicts), judged, strict=True)))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def errors(self) -> int:
         return sum(v.judged == "error" for v in self.verdicts)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def inconclusive(self) -> int:
+        return sum(v.judged == "inconclusive" for v in self.verdicts)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def stability(self) -> float | None:
+        """With votes: the share of verdicts whose votes were unanimous (None without)."""
+        voted = [v.unanimous for v in self.verdicts if v.unanimous is not None]
+        return sum(voted) / len(voted) if voted else None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -373,15 +390,30 @@ async def _judge_one(
         calls=calls,
     )
     (result,) = await run_evaluators([verdict.evaluator], ctx)
-    errored = result.error is not None
+    judged = {"passed": "pass", "failed": "fail"}.get(result.status, result.status)
     return VerdictCheck(
         file=entry.file,
         transcript=transcript.name,
         evaluator=verdict.evaluator.label,
         type=verdict.evaluator.type,
         expected=verdict.expected,
-        judged="error" if errored else "pass" if result.passed else "fail",
-        score=None if errored else result.score,
+        judged=judged,  # type: ignore[arg-type]
+        score=result.score if result.decided else None,
         feedback=result.feedback,
-        error=result.error,
+        error=result.error or result.inconclusive,
+        unanimous=unanimous(result),
+    )
+
+
+def unanimous(result: EvaluationResult) -> bool | None:
+    """Whether the votes of each ballot (an llm_judge's, or a conversation_judge's on each
+    message) all passed or all failed; an unreadable vote breaks unanimity. None: no votes."""
+    threshold = result.details.get("threshold_score", 0)
+    ballots = [result.details, *result.details.get("message_scores", [])]
+    voted = [ballot["votes"] for ballot in ballots if ballot.get("votes")]
+    if not voted:
+        return None
+    return all(
+        len({None if v["score"] is None else v["score"] >= threshold for v in votes}) == 1
+        for votes in voted
     )

@@ -5,21 +5,31 @@ The engine produces them, the store persists and reloads them, reports render th
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from prompttracker.config.models import ModelConfig
+from prompttracker.config.settings import CISettings
 from prompttracker.messages import ConversationResult, Metered, Usage, Value, metered_total
 
-TestStatus = Literal["passed", "failed", "error"]
+# ``invalid``: the simulated user broke down (``simulator_checks``), so the conversation says
+# nothing about the prompt; ``inconclusive``: a judge could not decide (votes disagreed, or an
+# answer could not be read). Neither is a pass or a prompt failure; ``CISettings`` decides
+# whether they fail the gate.
+TestStatus = Literal["passed", "failed", "error", "invalid", "inconclusive"]
+# How the statuses rank when several apply: an error hides everything, an invalid conversation
+# hides its scores, a definite failure beats an undecided evaluator.
+STATUS_ORDER: tuple[TestStatus, ...] = ("error", "invalid", "failed", "inconclusive", "passed")
 # ``budget``: stopped by --max-cost before every planned test run was played.
 RunStatus = Literal["running", "completed", "interrupted", "failed", "budget"]
 
 
 class EvaluationResult(Value):
-    """One evaluator's verdict on one conversation. ``error`` set means the evaluator raised."""
+    """One evaluator's verdict on one conversation. ``error`` set means the evaluator raised;
+    ``inconclusive`` set (why) means it could not decide: neither passed nor failed."""
 
     evaluator: str  # the spec's label (name or type)
     type: str
@@ -28,6 +38,7 @@ class EvaluationResult(Value):
     feedback: str = ""
     details: dict[str, Any] = Field(default_factory=dict)  # judge model, prompt, raw answer…
     error: str | None = None
+    inconclusive: str | None = None
     # The evaluator's config after defaults (with its turn and role), to reproduce the verdict.
     config: dict[str, Any] = Field(default_factory=dict)
     usage: Usage | None = None  # the LLM calls it made (judges), None when it made none
@@ -37,7 +48,14 @@ class EvaluationResult(Value):
     def status(self) -> TestStatus:
         if self.error:
             return "error"
+        if self.inconclusive:
+            return "inconclusive"
         return "passed" if self.passed else "failed"
+
+    @property
+    def decided(self) -> bool:
+        """Whether its score counts: it neither raised nor abstained."""
+        return not (self.error or self.inconclusive)
 
 
 class TestRunOutcome(Value):
@@ -70,6 +88,8 @@ class TestRunOutcome(Value):
     # None when a call's price is unknown.
     metered: dict[str, Metered] = Field(default_factory=dict)
     cost_usd: float | None = None
+    # Why each conversation played before this one was invalid (``--regenerate-invalid``).
+    regenerated: tuple[str, ...] = ()
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, protected_namespaces=())
 
@@ -84,8 +104,8 @@ class TestRunOutcome(Value):
 
     @property
     def score(self) -> float | None:
-        """Mean score of the evaluators that did not error, or None."""
-        scores = [e.score for e in self.evaluations if not e.error]
+        """Mean score of the evaluators that decided, or None."""
+        scores = [e.score for e in self.evaluations if e.decided]
         return sum(scores) / len(scores) if scores else None
 
     @property
@@ -105,8 +125,8 @@ class TestRunOutcome(Value):
 
     @property
     def scores(self) -> dict[str, float | None]:
-        """Each evaluator's score by label (None when it errored)."""
-        return {e.evaluator: None if e.error else e.score for e in self.evaluations}
+        """Each evaluator's score by label (None when it errored or abstained)."""
+        return {e.evaluator: e.score if e.decided else None for e in self.evaluations}
 
     def summary(self) -> TestRunSummary:
         """The line of the summary tables, without the conversation and evaluations."""
@@ -127,6 +147,7 @@ class TestRunOutcome(Value):
             total_tokens=self.total_tokens,
             metered=self.metered,
             cost_usd=self.cost_usd,
+            regenerated=self.regenerated,
             duration_ms=self.duration_ms,
             started_at=self.started_at,
             finished_at=self.finished_at,
@@ -158,6 +179,7 @@ class TestRunSummary(Value):
     total_tokens: int | None = None
     metered: dict[str, Metered] = Field(default_factory=dict)
     cost_usd: float | None = None
+    regenerated: tuple[str, ...] = ()
     duration_ms: float
     started_at: datetime
     finished_at: datetime
@@ -200,3 +222,25 @@ class RunRecord(Value):
     passed: int = 0
     failed: int = 0
     errored: int = 0
+    invalid: int = 0
+    inconclusive: int = 0
+
+
+def status_counts(rows: Iterable[TestRunRow]) -> dict[TestStatus, int]:
+    """How many test runs have each status, every status present (zero or more)."""
+    counts: dict[TestStatus, int] = dict.fromkeys(STATUS_ORDER, 0)
+    for row in rows:
+        counts[row.status] += 1
+    return counts
+
+
+def gate_passes(rows: Sequence[TestRunRow], ci: CISettings) -> bool:
+    """Whether a run with these test runs passes CI: none failed or errored, none is invalid or
+    inconclusive where ``ci`` says that fails, and at least one was decided (passed)."""
+    counts = status_counts(rows)
+    return (
+        counts["passed"] > 0
+        and counts["failed"] == counts["error"] == 0
+        and not (ci.fail_on_invalid and counts["invalid"])
+        and not (ci.fail_on_inconclusive and counts["inconclusive"])
+    )

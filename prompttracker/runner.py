@@ -172,14 +172,25 @@ class PromptVersionRunner:
 
 
 def status_of(
-    conversation_error: str | None, evaluations: list[EvaluationResult]
+    conversation_error: str | None,
+    evaluations: list[EvaluationResult],
+    invalid: str | None = None,
 ) -> tuple[TestStatus, str | None]:
-    """Error beats failure: an API error or an evaluator that raised is not a prompt failure."""
+    """The test run's status and why, ranked as ``STATUS_ORDER`` says: an API error or an
+    evaluator that raised is not a prompt failure, nor is a conversation the simulated user
+    broke (``invalid``); a definite failure beats an evaluator that could not decide."""
     if conversation_error:
         return "error", conversation_error
+    if invalid:
+        return "invalid", invalid
     errored = [e for e in evaluations if e.error]
     if errored:
         return "error", "; ".join(f"evaluator {e.evaluator} raised: {e.error}" for e in errored)
-    if all(e.passed for e in evaluations):
-        return "passed", None
-    return "failed", None
+    if any(e.status == "failed" for e in evaluations):
+        return "failed", None
+    undecided = [e for e in evaluations if e.inconclusive]
+    if undecided:
+        return "inconclusive", "; ".join(
+            f"evaluator {e.evaluator} could not decide: {e.inconclusive}" for e in undecided
+        )
+    return "passed", None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +68,7 @@ class FakeJudge:
         response_format: JsonSchema | None = None,
         calls: Any = None,
         caller: str = "assistant",
+        sample: int = 0,
     ) -> AssistantTurn:
         self.calls.append(
             {
@@ -78,6 +78,7 @@ class FakeJudge:
                 "messages": list(messages),
                 "response_format": response_format,
                 "caller": caller,
+                "sample": sample,
             }
         )
         return AssistantTurn(content=self.answers.pop(0))
@@ -185,21 +186,17 @@ async def test_llm_judge_without_an_assistant_message_fails_without_calling(
     assert fake_judge.calls == []
 
 
-async def test_invalid_judge_answer_raises_with_the_raw_answer(fake_judge: FakeJudge) -> None:
-    fake_judge.answers.append("I think it deserves 80.")
-    with pytest.raises(ValueError, match=re.escape("not JSON: 'I think it deserves 80.'")):
-        await evaluate("llm_judge", {}, context("q", "a"))
-
-
-async def test_invalid_judge_answer_becomes_an_errored_evaluation(fake_judge: FakeJudge) -> None:
+async def test_unreadable_judge_answer_is_inconclusive_with_the_raw_answer(
+    fake_judge: FakeJudge,
+) -> None:
     fake_judge.answers.append("I think it deserves 80.")
     specs = [EvaluatorSpec(type="llm_judge", name="polite")]
     [result] = await registry.run_evaluators(specs, context("q", "a"))
-    assert result.status == "error"
-    assert result.passed is False
+    assert (result.status, result.passed, result.error) == ("inconclusive", False, None)
     assert result.evaluator == "polite"
-    assert result.error and "ValueError" in result.error
-    assert "I think it deserves 80." in result.error
+    assert result.inconclusive == "judge answer is not JSON: 'I think it deserves 80.'"
+    assert result.feedback == f"Inconclusive: {result.inconclusive}"
+    assert result.details["raw_response"] == "I think it deserves 80."
 
 
 # parsing the judge's answer
@@ -254,13 +251,13 @@ def test_judge_config_is_validated_at_load_time() -> None:
         EvaluatorSpec(type="conversation_judge", config={"custom_instructions": "x"})
     ) == [
         "config.custom_instructions: unknown config key; expected one of: evaluation_prompt, "
-        "judge_model, threshold_score"
+        "judge_model, max_spread, threshold_score, vote_temperature, votes"
     ]
     assert registry.config_problems(
         EvaluatorSpec(type="llm_judge", config={"evaluation_prompt": "x"})
     ) == [
         "config.evaluation_prompt: unknown config key; expected one of: custom_instructions, "
-        "judge_model, threshold_score"
+        "judge_model, max_spread, threshold_score, vote_temperature, votes"
     ]
 
 
@@ -334,14 +331,18 @@ async def test_conversation_judge_without_assistant_messages_fails_without_calli
     assert fake_judge.calls == []
 
 
-async def test_conversation_judge_invalid_answer_is_an_errored_evaluation(
+async def test_conversation_judge_unreadable_answer_makes_it_inconclusive(
     fake_judge: FakeJudge,
 ) -> None:
     fake_judge.answers += [answer(90), '{"feedback": "no score here"}']
     specs = [EvaluatorSpec(type="conversation_judge")]
     [result] = await registry.run_evaluators(specs, context("a", "b", "c", "d"))
-    assert result.status == "error"
-    assert result.error and "no numeric 'score'" in result.error
+    assert (result.status, result.error, result.passed) == ("inconclusive", None, False)
+    assert result.inconclusive and result.inconclusive.startswith("turn 2: ")
+    assert "no numeric 'score'" in result.inconclusive
+    assert result.score == 90  # the message that could be read
+    assert [e["score"] for e in result.details["message_scores"]] == [90, None]
+    assert "Turn 2: inconclusive — judge answer has no numeric 'score'" in result.feedback
 
 
 # against the offline mock provider, through the real routing table

@@ -214,6 +214,7 @@ def test_json_document(ten_verdicts, httpx2_mock):
         "score": 40.0,
         "feedback": "ok",
         "error": None,
+        "unanimous": None,
         "agree": False,
     }
 
@@ -285,7 +286,7 @@ def test_the_requests_sent_through_one_call_layer(tmp_path, monkeypatch, httpx2_
     assert "Every verdict expects pass" in " ".join(result.output.split())
 
 
-def test_an_evaluator_error_is_a_listed_disagreement(tmp_path, monkeypatch, httpx2_mock):
+def test_an_inconclusive_verdict_is_a_listed_disagreement(tmp_path, monkeypatch, httpx2_mock):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     labels = {"e0": "pass", "e1": "pass", "e2": "fail", "e3": "fail"}
     write_golden(tmp_path, {f"{c}.yaml": golden_file(c, label) for c, label in labels.items()})
@@ -293,15 +294,20 @@ def test_an_evaluator_error_is_a_listed_disagreement(tmp_path, monkeypatch, http
     result = pt("judges", "check", "--json")
     assert result.exit_code == 1
     document = json.loads(result.stdout)
-    errored = document["verdicts"][1]
-    assert (errored["judged"], errored["score"], errored["agree"]) == ("error", None, False)
-    assert errored["error"] == "ValueError: judge answer is not JSON: 'I would rather not say.'"
-    # (pass, fail) stands in for the error: p_o = 3/4, p_e = (2·1 + 2·3) / 16, kappa = 0.5
-    assert (document["agreement"], document["kappa"], document["errors"]) == (0.75, 0.5, 1)
+    undecided = document["verdicts"][1]
+    assert (undecided["judged"], undecided["score"], undecided["agree"]) == (
+        "inconclusive",
+        None,
+        False,
+    )
+    assert undecided["error"] == "judge answer is not JSON: 'I would rather not say.'"
+    # (pass, fail) stands in for the abstention: p_o = 3/4, p_e = (2·1 + 2·3) / 16, kappa = 0.5
+    assert (document["agreement"], document["kappa"]) == (0.75, 0.5)
+    assert (document["errors"], document["inconclusive"]) == (0, 1)
 
     out = " ".join(pt("judges", "check").output.split())
-    assert "3/4 agree (75.0%) · Cohen's kappa 0.500 · 1 evaluator error" in out
-    assert "✗ e1.yaml · judge e1: expected pass, judged error — ValueError: judge answer" in out
+    assert "3/4 agree (75.0%) · Cohen's kappa 0.500 · 0 evaluator errors · 1 inconclusive" in out
+    assert "✗ e1.yaml · judge e1: expected pass, judged inconclusive — judge answer is not JSON" in out
 
 
 # --- bad input: exit 2, every problem at once, nothing sent -----------------------------------

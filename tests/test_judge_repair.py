@@ -88,19 +88,18 @@ async def test_a_prose_judge_answer_is_scored_and_says_it_was_repaired(
 async def test_a_judge_answer_cut_at_the_token_cap_says_so(httpx2_mock: Any, api_key: str) -> None:
     cut = json.dumps({"feedback": "The assistant explains the refund policy and"})[:-2]
     result = await judge_once(httpx2_mock, completion(cut, finish="length"))
-    assert result.passed is False and result.error is not None
-    assert "judge answer was cut at the token cap before its JSON was complete" in result.error
-    assert (
-        "max_tokens 40" in result.error and "raise the judge setting's max_tokens" in result.error
-    )
+    assert (result.status, result.passed, result.error) == ("inconclusive", False, None)
+    why = result.inconclusive or ""
+    assert "judge answer was cut at the token cap before its JSON was complete" in why
+    assert "max_tokens 40" in why and "raise the judge setting's max_tokens" in why
 
 
-async def test_an_unreadable_answer_that_was_not_cut_keeps_the_plain_error(
+async def test_an_unreadable_answer_that_was_not_cut_keeps_the_plain_reason(
     httpx2_mock: Any, api_key: str
 ) -> None:
     result = await judge_once(httpx2_mock, completion("I would rather not say."))
-    assert result.error is not None and "judge answer is not JSON" in result.error
-    assert "token cap" not in result.error
+    assert result.status == "inconclusive"
+    assert result.inconclusive == "judge answer is not JSON: 'I would rather not say.'"
 
 
 async def test_conversation_judge_marks_each_repaired_message(

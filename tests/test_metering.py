@@ -159,6 +159,9 @@ async def test_every_call_is_counted_by_caller_per_message_evaluation_and_test_r
     assert json.loads(evaluations[0][3]) == {
         "threshold_score": 70,
         "judge_model": None,
+        "votes": 1,
+        "max_spread": 30.0,
+        "vote_temperature": 1.0,
         "evaluation_prompt": "Is it polite?",
     }
     assert json.loads(evaluations[1][3])["case_sensitive"] is False

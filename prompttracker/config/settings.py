@@ -86,6 +86,16 @@ class JudgesCheckSettings(Strict):
     min_kappa: float = Field(default=0.7, ge=-1, le=1)
 
 
+class CISettings(Strict):
+    """Which undecided test runs fail the gate (``pt run-tests`` exits 1). Errors and failures
+    always do, and so does a run where no test run was decided at all."""
+
+    # The simulated user broke down (see simulator_checks): nothing was learnt about the prompt.
+    fail_on_invalid: bool = False
+    # A judge could not decide: its votes disagreed, or its answer could not be read.
+    fail_on_inconclusive: bool = False
+
+
 class Settings(Strict):
     database: str = ".prompttracker/results.db"
     concurrency: int = Field(default=8, ge=1, le=256)
@@ -99,6 +109,10 @@ class Settings(Strict):
     # Prices that override the price library: ``model`` or ``provider/model`` → price.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     judges_check: JudgesCheckSettings = JudgesCheckSettings()
+    ci: CISettings = CISettings()
+    # After each simulated conversation, ask the judge model whether the simulated user stayed
+    # in its persona and did not stop before its goal; if not, the test run is ``invalid``.
+    simulator_check: bool = False
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name) or ProviderSettings()

@@ -201,13 +201,23 @@ class Evaluator(ABC):
     async def check(self, ctx: EvaluationContext) -> EvaluationResult:
         """Score the (already narrowed) conversation in ``ctx``."""
 
-    def result(self, score: float, passed: bool, feedback: str, **details: Any) -> EvaluationResult:
-        """Build this evaluator's result; scores are clamped to 0–100."""
+    def result(
+        self,
+        score: float,
+        passed: bool,
+        feedback: str,
+        *,
+        inconclusive: str | None = None,
+        **details: Any,
+    ) -> EvaluationResult:
+        """Build this evaluator's result; scores are clamped to 0–100. ``inconclusive``: why it
+        could not decide (it then neither passes nor fails)."""
         return EvaluationResult(
             evaluator=self.spec.label,
             type=self.type,
             score=max(0.0, min(100.0, float(score))),
-            passed=passed,
+            passed=passed and not inconclusive,
             feedback=feedback,
             details=details,
+            inconclusive=inconclusive,
         )

@@ -7,9 +7,11 @@ and every prompt and raw answer is kept in the evaluation's details.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,17 +66,108 @@ TOOL_OUTPUT_CHARS = 500
 
 @dataclass(frozen=True)
 class Judgement:
-    """One answer of the judge."""
+    """One answer of the judge: its score, or why none could be read from it."""
 
-    score: float
-    feedback: str
     raw_response: str
+    score: float | None = None
+    feedback: str = ""
     repaired: str | None = None  # how an answer that was not plain JSON was read
+    unreadable: str | None = None  # why no score could be read, even after repair
+
+    def entry(self) -> dict[str, Any]:
+        """The vote as evaluation details keep it."""
+        return {
+            "score": self.score,
+            "feedback": self.feedback,
+            "raw_response": self.raw_response,
+            "repaired": self.repaired,
+            "unreadable": self.unreadable,
+        }
 
 
-def judge_model_config(ctx: EvaluationContext, judge_model: str | None) -> ModelConfig:
-    """The judge's model config: the project's judge, optionally another model, temperature 0."""
-    update: dict[str, Any] = {"temperature": 0}
+@dataclass(frozen=True)
+class Ballot:
+    """A judge's votes on one prompt: the median score and the majority verdict, or why the
+    votes decide nothing (``inconclusive``). One vote is a ballot of one."""
+
+    judgements: tuple[Judgement, ...]
+    threshold: float
+    max_spread: float
+
+    @property
+    def scores(self) -> list[float]:
+        return [j.score for j in self.judgements if j.score is not None]
+
+    @property
+    def score(self) -> float | None:
+        """The median of the scores that could be read."""
+        return statistics.median(self.scores) if self.scores else None
+
+    @property
+    def passes(self) -> int:
+        return sum(score >= self.threshold for score in self.scores)
+
+    @property
+    def passed(self) -> bool:
+        """A majority of the readable votes pass (never when inconclusive)."""
+        return self.inconclusive is None and self.passes * 2 > len(self.scores)
+
+    @property
+    def inconclusive(self) -> str | None:
+        """Why the votes decide nothing: too few could be read, or they disagree."""
+        votes, scores = len(self.judgements), self.scores
+        if len(scores) * 2 <= votes:
+            reasons = list(dict.fromkeys(j.unreadable for j in self.judgements if j.unreadable))
+            if votes == 1:
+                return reasons[0]
+            return f"only {len(scores)} of {votes} judge answers could be read: {reasons[0]}"
+        if len(scores) < 2:
+            return None
+        shown = ", ".join(f"{score:g}" for score in scores)
+        spread = max(scores) - min(scores)
+        if spread > self.max_spread:
+            return (
+                f"the votes disagree: scores {shown} spread {spread:g} points, more than "
+                f"max_spread {self.max_spread:g}"
+            )
+        if self.passes * 2 == len(scores):
+            return f"the votes are split: scores {shown}, {self.passes} of {len(scores)} pass"
+        return None
+
+    @property
+    def repaired(self) -> str | None:
+        return next((j.repaired for j in self.judgements if j.repaired), None)
+
+    @property
+    def feedback(self) -> str:
+        """The first readable vote's feedback (with how it was repaired), after the tally."""
+        first = next((j for j in self.judgements if j.score is not None), None)
+        said = f"{repaired_note(first)}{first.feedback}" if first else ""
+        if len(self.judgements) == 1:
+            return said or f"Inconclusive: {self.inconclusive}"
+        median = "none" if self.score is None else f"{self.score:g}"
+        tally = (
+            f"Median score {median} of {len(self.judgements)} votes "
+            f"({', '.join('?' if j.score is None else f'{j.score:g}' for j in self.judgements)}); "
+            f"{self.passes} pass."
+        )
+        return f"{tally} {said}".strip()
+
+    def details(self) -> dict[str, Any]:
+        """The raw answer (the first vote's) and how it was read; every vote with several."""
+        first = self.judgements[0]
+        details: dict[str, Any] = {"raw_response": first.raw_response, "repaired": self.repaired}
+        if len(self.judgements) > 1:
+            details["votes"] = [j.entry() for j in self.judgements]
+        return details
+
+
+def judge_model_config(
+    ctx: EvaluationContext, judge_model: str | None, temperature: float = 0
+) -> ModelConfig:
+    """The judge's model config: the project's judge, optionally another model, at
+    ``temperature`` (0, unless it votes)."""
+    update: dict[str, Any] = {"temperature": temperature}
     if judge_model:
         update["model"] = judge_model
     return ctx.judge_config.model_copy(update=update)
@@ -159,10 +252,15 @@ def repair_judgement(raw: str) -> tuple[float, str, str]:
 
 
 async def ask_judge(
-    config: ModelConfig, settings: Settings, prompt: str, calls: CallLayer | None = None
+    config: ModelConfig,
+    settings: Settings,
+    prompt: str,
+    calls: CallLayer | None = None,
+    sample: int = 0,
 ) -> Judgement:
-    """Send one judge prompt through the routing table and parse the structured answer; an
-    answer in prose is repaired when it holds a score, and one cut at the token cap says so."""
+    """Send one judge prompt through the routing table and read the structured answer; an
+    answer in prose is repaired when it holds a score. One that cannot be read says why (and
+    that it was cut at the token cap, when it was)."""
     turn = await router.complete(
         config,
         settings,
@@ -171,22 +269,40 @@ async def ask_judge(
         response_format=JUDGE_SCHEMA,
         calls=calls,
         caller="judge",
+        sample=sample,
     )
+    raw = turn.content
     try:
-        score, feedback = parse_judgement(turn.content)
-        return Judgement(score=score, feedback=feedback, raw_response=turn.content)
+        score, feedback = parse_judgement(raw)
+        return Judgement(raw_response=raw, score=score, feedback=feedback)
     except ValueError as plain:
         try:
-            score, feedback, how = repair_judgement(turn.content)
+            score, feedback, how = repair_judgement(raw)
         except ValueError:
+            why = str(plain)
             if turn.truncated:
-                raise ValueError(
+                why = (
                     f"judge answer was cut at the token cap before its JSON was complete "
                     f"({config.label}, max_tokens {config.max_tokens}): raise the judge "
-                    f"setting's max_tokens; the answer: {preview(turn.content, 200)!r}"
-                ) from None
-            raise plain from None
-    return Judgement(score=score, feedback=feedback, raw_response=turn.content, repaired=how)
+                    f"setting's max_tokens; the answer: {preview(raw, 200)!r}"
+                )
+            return Judgement(raw_response=raw, unreadable=why)
+    return Judgement(raw_response=raw, score=score, feedback=feedback, repaired=how)
+
+
+async def vote(
+    ctx: EvaluationContext, spec: JudgeConfig, prompt: str, *, threshold: float
+) -> Ballot:
+    """Ask the judge ``spec.votes`` times (at ``vote_temperature`` when more than once)."""
+    temperature = spec.vote_temperature if spec.votes > 1 else 0
+    config = judge_model_config(ctx, spec.judge_model, temperature)
+    judgements = await asyncio.gather(
+        *(
+            ask_judge(config, ctx.settings, prompt, ctx.calls, sample)
+            for sample in range(spec.votes)
+        )
+    )
+    return Ballot(tuple(judgements), threshold=threshold, max_spread=spec.max_spread)
 
 
 def repaired_note(judgement: Judgement) -> str:
@@ -203,6 +319,22 @@ class JudgeConfig(EvaluatorConfig):
     judge_model: str | None = Field(
         default=None,
         description="Another model on the judge setting's provider (default: the setting's)",
+    )
+    votes: int = Field(
+        default=1,
+        ge=1,
+        le=15,
+        description="Ask the judge this many times: the median score and the majority verdict "
+        "count (an odd number avoids ties)",
+    )
+    max_spread: float = Field(
+        default=30,
+        ge=0,
+        le=100,
+        description="With votes: scores spread wider than this make the verdict inconclusive",
+    )
+    vote_temperature: float = Field(
+        default=1.0, ge=0, le=2, description="With votes: the judge's temperature (else 0)"
     )
 
 
@@ -236,24 +368,24 @@ class LlmJudgeEvaluator(Evaluator):
         )
 
     async def check(self, ctx: EvaluationContext) -> EvaluationResult:
-        config = judge_model_config(ctx, self.config.judge_model)
+        label = judge_model_config(ctx, self.config.judge_model).label
         threshold = self.config.threshold_score
         if ctx.message is None and not ctx.conversation.assistant_messages():
             return self.result(
-                0, False, "There is no assistant response to judge.", judge_model=config.label
+                0, False, "There is no assistant response to judge.", judge_model=label
             )
         prompt = self.judge_prompt(ctx)
-        judgement = await ask_judge(config, ctx.settings, prompt, ctx.calls)
+        ballot = await vote(ctx, self.config, prompt, threshold=threshold)
         return self.result(
-            judgement.score,
-            judgement.score >= threshold,
-            repaired_note(judgement) + judgement.feedback,
-            judge_model=config.label,
-            repaired=judgement.repaired,
+            ballot.score or 0,
+            ballot.passed,
+            ballot.feedback,
+            inconclusive=ballot.inconclusive,
+            judge_model=label,
             judge_system_prompt=JUDGE_SYSTEM_PROMPT,
             judge_prompt=prompt,
-            raw_response=judgement.raw_response,
             threshold_score=threshold,
+            **ballot.details(),
         )
 
 
@@ -290,7 +422,7 @@ class ConversationJudgeEvaluator(Evaluator):
         )
 
     async def check(self, ctx: EvaluationContext) -> EvaluationResult:
-        config = judge_model_config(ctx, self.config.judge_model)
+        label = judge_model_config(ctx, self.config.judge_model).label
         threshold = self.config.threshold_score
         # The judged messages are those in scope; their context is the whole conversation.
         turns = {m.turn for m in ctx.conversation.messages}
@@ -298,46 +430,53 @@ class ConversationJudgeEvaluator(Evaluator):
         positions = [i for i, m in enumerate(messages) if m.role == "assistant" and m.turn in turns]
         if not positions:
             return self.result(
-                0, False, "There are no assistant messages to judge.", judge_model=config.label
+                0, False, "There are no assistant messages to judge.", judge_model=label
             )
         message_scores = []
         # One message at a time: the engine already bounds concurrency across test runs.
         for ordinal, index in enumerate(positions, 1):
             prompt = self.judge_prompt(ctx, index, ordinal, len(positions))
-            judgement = await ask_judge(config, ctx.settings, prompt, ctx.calls)
+            ballot = await vote(ctx, self.config, prompt, threshold=threshold)
             message_scores.append(
                 {
                     "message_index": index,
                     "turn": messages[index].turn,
-                    "score": judgement.score,
-                    "feedback": judgement.feedback,
+                    "score": ballot.score,
+                    "feedback": ballot.feedback,
+                    "inconclusive": ballot.inconclusive,
                     "content_preview": preview(messages[index].content),
                     "judge_prompt": prompt,
-                    "raw_response": judgement.raw_response,
-                    "repaired": judgement.repaired,
+                    **ballot.details(),
                 }
             )
-        scores = [entry["score"] for entry in message_scores]
-        average = round(sum(scores) / len(scores), 2)
-        passed = average >= threshold
+        scores = [entry["score"] for entry in message_scores if entry["score"] is not None]
+        average = round(sum(scores) / len(scores), 2) if scores else 0
+        undecided = [entry for entry in message_scores if entry["inconclusive"]]
+        inconclusive = "; ".join(f"turn {e['turn']}: {e['inconclusive']}" for e in undecided)
+        passed = average >= threshold and not undecided
+        verdict = "inconclusive" if undecided else "meets" if passed else "below"
         lines = [
             f"Average score: {average:g}/100 across {len(scores)} assistant message(s) "
-            f"({'meets' if passed else 'below'} threshold {threshold}).",
+            f"({verdict} threshold {threshold}).",
             *(
-                f"Turn {entry['turn']}: {entry['score']:g} — "
-                + (f"(repaired: {entry['repaired']}) " if entry["repaired"] else "")
-                + entry["feedback"]
-                for entry in message_scores
+                f"Turn {e['turn']}: "
+                + (
+                    f"inconclusive — {e['inconclusive']}"
+                    if e["inconclusive"]
+                    else f"{e['score']:g} — {e['feedback']}"
+                )
+                for e in message_scores
             ),
         ]
         return self.result(
             average,
             passed,
             "\n".join(lines),
-            judge_model=config.label,
+            inconclusive=inconclusive or None,
+            judge_model=label,
             judge_system_prompt=JUDGE_SYSTEM_PROMPT,
             message_scores=message_scores,
-            total_messages=len(scores),
+            total_messages=len(positions),
             threshold_score=threshold,
         )
 

@@ -77,11 +77,13 @@ async def complete(
     response_format: JsonSchema | None = None,
     calls: CallLayer | None = None,
     caller: Caller = "assistant",
+    sample: int = 0,
 ) -> AssistantTurn:
     """One-shot call: the last message is sent, the ones before it are history.
 
     ``calls`` is the run's call layer (None: a private one for this call); ``caller`` says
-    whose call it is (the simulated user's, a judge's) for the layer's accounting.
+    whose call it is (the simulated user's, a judge's) for the layer's accounting; ``sample``
+    which of several draws of the same call this is (a judge's votes: the mock varies by it).
     """
     if not messages or messages[-1].role != "user":
         raise ValueError("complete() needs a conversation that ends with a user message")
@@ -93,6 +95,7 @@ async def complete(
             history=messages[:-1],
             response_format=response_format,
             calls=calls,
+            sample=sample,
         ),
     )
     try:

@@ -20,9 +20,11 @@ MOCK_NOTE = (
 
 
 def judged_text(verdict: VerdictCheck) -> Text:
-    """``pass 92``, ``fail 40`` or ``error``."""
+    """``pass 92``, ``fail 40``, ``error`` or ``inconclusive``."""
     if verdict.judged == "error":
         return Text("error", style="magenta")
+    if verdict.judged == "inconclusive":
+        return Text("inconclusive", style="yellow")
     style = "green" if verdict.judged == "pass" else "red"
     return Text(f"{verdict.judged} {format_score(verdict.score)}", style=style)
 
@@ -95,15 +97,23 @@ def disagreements_view(check: JudgesCheck) -> RenderableType | None:
 
 
 def totals_line(check: JudgesCheck) -> Text:
-    """``11/13 agree (84.6%) · Cohen's kappa 0.692 · 1 evaluator error``."""
+    """``11/13 agree (84.6%) · Cohen's kappa 0.692 · 1 evaluator error``, then how many were
+    inconclusive and, with votes, how stable the votes were."""
     errors = f"{check.errors} evaluator error" + ("" if check.errors == 1 else "s")
-    return Text.assemble(
+    parts: list[str | tuple[str, str]] = [
         (f"{check.agreed}/{len(check.verdicts)} agree ({100 * check.agreement:.1f}%)", "bold"),
         " · ",
         (f"Cohen's kappa {check.kappa:.3f}", "bold"),
         " · ",
         (errors, "magenta" if check.errors else ""),
-    )
+    ]
+    if check.inconclusive:
+        parts += [" · ", (f"{check.inconclusive} inconclusive", "yellow")]
+    if check.stability is not None:
+        voted = sum(v.unanimous is not None for v in check.verdicts)
+        steady = sum(bool(v.unanimous) for v in check.verdicts)
+        parts += [" · ", f"votes unanimous on {steady}/{voted} ({100 * check.stability:.1f}%)"]
+    return Text.assemble(*parts)
 
 
 def thresholds_line(check: JudgesCheck) -> Text:

@@ -19,7 +19,7 @@ from typing import Any
 from prompttracker.errors import ConfigError
 from prompttracker.planning import Shard
 from prompttracker.results import RunRecord
-from prompttracker.store.rows import now, to_json
+from prompttracker.store.rows import RUN_COUNTS_SQL, now, to_json
 from prompttracker.store.store import Store
 
 # What a merged run is when its shards ended differently: the first of these any shard has.
@@ -222,10 +222,8 @@ def _run_row(connection: sqlite3.Connection, shards: list[ShardRun], run_id: str
     statuses = {row["status"] for row in rows}
     options = {k: v for k, v in json.loads(rows[0]["options"] or "{}").items() if k != "shard"}
     options["merged_from"] = [row["id"] for row in rows]
-    total, passed, failed, errored = connection.execute(
-        "select count(*), coalesce(sum(status = 'passed'), 0), "
-        "coalesce(sum(status = 'failed'), 0), coalesce(sum(status = 'error'), 0) "
-        "from temp.stage_test_runs"
+    counts = connection.execute(
+        RUN_COUNTS_SQL.format(table="temp.stage_test_runs", where="1")
     ).fetchone()
     finished = [row["finished_at"] for row in rows if row["finished_at"]]
     return {
@@ -236,10 +234,13 @@ def _run_row(connection: sqlite3.Connection, shards: list[ShardRun], run_id: str
         "mock": int(any(row["mock"] for row in rows)),
         "project_root": rows[0]["project_root"],
         "options": to_json(options),
-        "total": total,
-        "passed": passed,
-        "failed": failed,
-        "errored": errored,
+        **dict(
+            zip(
+                ("total", "passed", "failed", "errored", "invalid", "inconclusive"),
+                counts,
+                strict=True,
+            )
+        ),
         "pricing": rows[0]["pricing"],
         "plan_hash": rows[0]["plan_hash"],
         "shard": None,

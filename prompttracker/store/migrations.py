@@ -177,3 +177,18 @@ def m003_plans(db: Database) -> None:
         foreign_keys=[("run_id", "runs", "id")],
     )
     db.table("test_runs").create_index(["run_id", "plan_key"])
+
+
+@migrations()
+def m004_undecided(db: Database) -> None:
+    """Test runs that are neither passes nor prompt failures, and replayed conversations.
+
+    ``test_runs.status`` may now be ``invalid`` (the simulated user broke the conversation) or
+    ``inconclusive`` (a judge could not decide); ``runs`` counts both, ``evaluations
+    .inconclusive`` says why a judge could not decide, and ``test_runs.regenerated`` lists (JSON)
+    why each conversation that ``--regenerate-invalid`` played again was invalid.
+    """
+    db.table("runs").add_column("invalid", int, not_null_default=0)
+    db.table("runs").add_column("inconclusive", int, not_null_default=0)
+    db.table("evaluations").add_column("inconclusive", str)
+    db.table("test_runs").add_column("regenerated", str)

@@ -38,6 +38,18 @@ CONVERSATION_KEYS = (
 # Only written when a conversation metadata key collides with ours, so nothing is lost.
 CONVERSATION_METADATA = "conversation_metadata"
 
+# A run's totals, counted from the test runs of ``{table}`` where ``{where}``, in the order of
+# the runs table's columns.
+RUN_COUNTS_SQL = """
+    select count(*) as total,
+           coalesce(sum(status = 'passed'), 0) as passed,
+           coalesce(sum(status = 'failed'), 0) as failed,
+           coalesce(sum(status = 'error'), 0) as errored,
+           coalesce(sum(status = 'invalid'), 0) as invalid,
+           coalesce(sum(status = 'inconclusive'), 0) as inconclusive
+    from {table} where {where}
+"""
+
 
 def snapshot_row(outcome: TestRunOutcome, version: PromptVersion | None) -> dict[str, Any]:
     if version is not None:
@@ -96,6 +108,7 @@ def test_run_row(
         "cost_usd": outcome.cost_usd,
         "mock": int(outcome.mock),
         "usage": to_json(outcome.metered) if outcome.metered else None,
+        "regenerated": to_json(list(outcome.regenerated)) if outcome.regenerated else None,
     }
 
 
@@ -175,6 +188,7 @@ def evaluation_rows(
             "feedback": evaluation.feedback,
             "details": to_json(evaluation.details),
             "error": evaluation.error,
+            "inconclusive": evaluation.inconclusive,
             "config": to_json(evaluation.config),
             "input_tokens": evaluation.usage.input_tokens if evaluation.usage else None,
             "output_tokens": evaluation.usage.output_tokens if evaluation.usage else None,
@@ -219,6 +233,7 @@ def _test_run_fields(row: dict[str, Any]) -> dict[str, Any]:
         "mock": bool(row["mock"]),
         "metered": metered_from_json(row["usage"]),
         "cost_usd": row["cost_usd"],
+        "regenerated": tuple(json.loads(row["regenerated"])) if row.get("regenerated") else (),
     }
 
 
@@ -287,6 +302,7 @@ def _evaluation(row: dict[str, Any]) -> EvaluationResult:
         feedback=row["feedback"] or "",
         details=json.loads(row["details"]),
         error=row["error"],
+        inconclusive=row.get("inconclusive"),
         config=json.loads(row["config"]) if row["config"] else {},
         usage=Usage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"])
         if row["input_tokens"] is not None

@@ -30,6 +30,7 @@ from prompttracker.results import (
 )
 from prompttracker.store.migrations import migrations
 from prompttracker.store.rows import (
+    RUN_COUNTS_SQL,
     evaluation_rows,
     iso,
     llm_response_row,
@@ -145,6 +146,8 @@ class Store:
             "passed": 0,
             "failed": 0,
             "errored": 0,
+            "invalid": 0,
+            "inconclusive": 0,
             "pricing": to_json(pricing) if pricing is not None else None,
             "plan_hash": plan_hash,
             "shard": shard,
@@ -257,7 +260,7 @@ class Store:
             counts = _counts(self.db, run_id)
             connection.execute(
                 "update runs set status = ?, finished_at = ?, total = ?, passed = ?, "
-                "failed = ?, errored = ? where id = ?",
+                "failed = ?, errored = ?, invalid = ?, inconclusive = ? where id = ?",
                 [status, iso(now()), *counts.values(), run_id],
             )
         return self.get_run(run_id)
@@ -303,13 +306,14 @@ class Store:
         scores: dict[str, dict[str, float | None]] = {}
         for e in self.db.query(
             """
-            select e.test_run_id, e.evaluator, e.score, e.error from evaluations e
-            join test_runs t on t.id = e.test_run_id where t.run_id = ? order by e.position
+            select e.test_run_id, e.evaluator, e.score, e.error, e.inconclusive
+            from evaluations e join test_runs t on t.id = e.test_run_id
+            where t.run_id = ? order by e.position
             """,
             [run_id],
         ):
             scores.setdefault(e["test_run_id"], {})[e["evaluator"]] = (
-                None if e["error"] else e["score"]
+                None if e["error"] or e["inconclusive"] else e["score"]
             )
         rows = self.db.query(
             """
@@ -491,18 +495,7 @@ def _run_record(db: Database, row: dict[str, Any]) -> RunRecord:
 
 
 def _counts(db: Database, run_id: str) -> dict[str, int]:
-    row = next(
-        db.query(
-            """
-            select count(*) as total,
-                   coalesce(sum(status = 'passed'), 0) as passed,
-                   coalesce(sum(status = 'failed'), 0) as failed,
-                   coalesce(sum(status = 'error'), 0) as errored
-            from test_runs where run_id = ?
-            """,
-            [run_id],
-        )
-    )
+    row = next(db.query(RUN_COUNTS_SQL.format(table="test_runs", where="run_id = ?"), [run_id]))
     return {key: int(value) for key, value in row.items()}
 
 
