@@ -307,7 +307,9 @@ def test_an_inconclusive_verdict_is_a_listed_disagreement(tmp_path, monkeypatch,
 
     out = " ".join(pt("judges", "check").output.split())
     assert "3/4 agree (75.0%) · Cohen's kappa 0.500 · 0 evaluator errors · 1 inconclusive" in out
-    assert "✗ e1.yaml · judge e1: expected pass, judged inconclusive — judge answer is not JSON" in out
+    assert (
+        "✗ e1.yaml · judge e1: expected pass, judged inconclusive — judge answer is not JSON" in out
+    )
 
 
 # --- bad input: exit 2, every problem at once, nothing sent -----------------------------------

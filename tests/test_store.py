@@ -250,7 +250,7 @@ def test_migrations_are_idempotent_and_listed(db_path: Path) -> None:
         rows = list(store.db.query("select migration_set, name from _sqlite_migrations"))
         assert store.get_run(run.id).total == 1
         tables = set(store.db.table_names())
-    names = ["m001_initial", "m002_repeats_and_metering", "m003_plans"]
+    names = ["m001_initial", "m002_repeats_and_metering", "m003_plans", "m004_undecided"]
     assert applied == names
     assert rows == [{"migration_set": "prompttracker", "name": name} for name in names]
     assert {"runs", "prompt_versions", "test_runs", "llm_responses", "messages", "evaluations"} <= (
