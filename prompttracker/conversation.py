@@ -13,6 +13,7 @@ from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import Session
 from prompttracker.messages import ConversationResult, Message, Metered, StopReason
 from prompttracker.progress import step
+from prompttracker.simulator_checks import SimulatorProblem, check_user_turn
 
 
 class Interlocutor(Protocol):
@@ -104,7 +105,9 @@ async def simulate(
     """Play up to ``max_turns`` user→assistant turns. Without an interlocutor: one turn.
 
     An empty ``first_message`` lets the interlocutor open. API errors end the conversation with
-    ``stop_reason="error"`` and keep the turns that happened.
+    ``stop_reason="error"`` and keep the turns that happened. Every message the simulated user
+    writes is checked first (``simulator_checks``): one that fails a check is not sent, and the
+    conversation ends invalid (``stop_reason="simulated_user_invalid"``).
     """
     conversation = Conversation(session)
     stop_reason: StopReason = "max_turns" if interlocutor else "single_turn"
@@ -117,36 +120,46 @@ async def simulate(
             user_text, ended, written = await conversation.ask(interlocutor)
             if ended and not user_text.strip():
                 return conversation.result("interlocutor_ended")
-            if not user_text.strip():
-                return _empty_user_turn(conversation, 1)
+            problem = check_user_turn(user_text, 1, conversation.messages)
+            if problem:
+                return _invalid(conversation, problem, user_text, written)
         while conversation.turns < max_turns:
             await conversation.play(user_text, written)
             turn = conversation.turns
             if interlocutor is None or turn >= max_turns:
                 break
             user_text, ended, written = await conversation.ask(interlocutor)
-            if not ended and not user_text.strip():
-                return _empty_user_turn(conversation, turn + 1)
+            if ended and not user_text.strip():
+                stop_reason = "interlocutor_ended"
+                break
+            problem = check_user_turn(user_text, turn + 1, conversation.messages)
+            if problem:
+                return _invalid(conversation, problem, user_text, written)
             if ended:
                 stop_reason = "interlocutor_ended"
-                if user_text.strip():
-                    # Text before the marker is kept as the user's last word; the assistant
-                    # never sees it, so no further turn is played.
-                    conversation.messages.append(user_message(user_text, turn + 1, written))
+                # Text before the marker is kept as the user's last word; the assistant
+                # never sees it, so no further turn is played.
+                conversation.messages.append(user_message(user_text, turn + 1, written))
                 break
     except LLMCallError as exc:
         return conversation.result("error", str(exc))
     return conversation.result(stop_reason)
 
 
-def _empty_user_turn(conversation: Conversation, turn: int) -> ConversationResult:
-    """The simulated user wrote nothing: an empty turn is not sent to the assistant; the test
-    run ends in error, since nothing was learnt about the prompt."""
-    error = (
-        f"the simulated user wrote an empty message for turn {turn} (without ending the "
-        "conversation): check its model and the row's interlocutor_simulation_prompt"
-    )
-    return conversation.result("simulated_user_empty", error)
+def _invalid(
+    conversation: Conversation, problem: SimulatorProblem, text: str, written: Metered | None
+) -> ConversationResult:
+    """The simulated user broke down: what it wrote is kept as its last word (never sent), and
+    the conversation ends invalid, since it says nothing about the prompt."""
+    if text.strip():
+        conversation.messages.append(user_message(text, problem.turn, written))
+    conversation.extras["invalid"] = {
+        "by": "simulator checks",
+        "check": problem.check,
+        "turn": problem.turn,
+        "reason": problem.describe(),
+    }
+    return conversation.result("simulated_user_invalid")
 
 
 def user_message(text: str, turn: int, written: Metered | None = None) -> Message:

@@ -69,10 +69,6 @@ class RunReport:
         return f"RunReport(run={self.run.id!r}, outcomes={len(self.outcomes)})"
 
     @property
-    def ok(self) -> bool:
-        return bool(self.outcomes) and all(o.status == "passed" for o in self.outcomes)
-
-    @property
     def budget_stopped(self) -> bool:
         return self.not_started > 0
 
@@ -155,6 +151,7 @@ async def execute(
     on_result: Callable[[TestRunOutcome], None] = lambda outcome: None,
     keep: Callable[[TestRunOutcome], bool] = lambda outcome: True,
     max_cost_usd: float | None = None,
+    regenerate_invalid: int = 0,
     plan_hash: str | None = None,
     shard: Shard | None = None,
     resume: str | None = None,
@@ -176,8 +173,10 @@ async def execute(
 
     With ``max_cost_usd``, no test run starts once the run's metered cost reaches it; those in
     flight finish and are stored, the run is marked ``budget`` and the report counts what was
-    ``not_started``. Once a provider refuses the key (401/403), no test run that needs it
-    starts: the run is marked ``failed`` and the report says who ``refused`` what.
+    ``not_started``. A conversation the simulated user made invalid is played again up to
+    ``regenerate_invalid`` times (``PromptVersionRunner``). Once a provider refuses the key
+    (401/403), no test run that needs it starts: the run is marked ``failed`` and the report
+    says who ``refused`` what.
 
     With ``resume`` (a stored run's id), ``planned`` is what that run has not finished: it is
     played into the same run, which is marked ``running`` again.
@@ -211,7 +210,9 @@ async def execute(
     pending = iter(planned)
     try:
         async with calls:
-            runner = PromptVersionRunner(project, calls, mock=mock)
+            runner = PromptVersionRunner(
+                project, calls, mock=mock, regenerate_invalid=regenerate_invalid
+            )
 
             async def work() -> None:
                 for item in pending:

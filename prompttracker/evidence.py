@@ -32,7 +32,8 @@ from prompttracker.stats import (
     wilson_interval,
 )
 
-Verdict = Literal["passed", "failed", "flaky", "error"]
+# ``undecided``: every play was invalid or inconclusive (none errored).
+Verdict = Literal["passed", "failed", "flaky", "error", "undecided"]
 
 SIGN_TEST_ALPHA = 0.05
 
@@ -83,7 +84,7 @@ class RowStats(_PassRate):
     @property
     def verdict(self) -> Verdict:
         if not self.trials:
-            return "error"
+            return "error" if self.errors else "undecided"
         if self.flaky:
             return "flaky"
         return "passed" if self.passes else "failed"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
+from prompttracker.evaluators.judges import format_transcript
 from prompttracker.llm import router
 from prompttracker.llm.base import JsonSchema
 from prompttracker.llm.call_layer import CallLayer
-from prompttracker.messages import Message
+from prompttracker.messages import ConversationResult, Message
 
 END_MARKER = "[END_CONVERSATION]"
 
@@ -59,11 +61,13 @@ class LLMInterlocutor:
         config: ModelConfig,
         settings: Settings,
         calls: CallLayer | None = None,
+        sample: int = 0,
     ) -> None:
         self.system_prompt = INSTRUCTIONS + persona.strip()
         self.config = config
         self.settings = settings
         self.calls = calls
+        self.sample = sample  # which play of the conversation (a regenerated one draws anew)
 
     async def reply(self, messages: list[Message]) -> tuple[str, bool, str | None]:
         """The next user message, whether the simulated user ended the conversation, and why
@@ -79,6 +83,7 @@ class LLMInterlocutor:
             response_format=STOP_SCHEMA,
             calls=self.calls,
             caller="simulated_user",
+            sample=self.sample,
         )
         return read_reply(answer.content)
 
@@ -115,3 +120,93 @@ def split_end_marker(text: str) -> tuple[str, bool]:
     if END_MARKER not in text:
         return text.strip(), False
     return text.split(END_MARKER, 1)[0].strip(), True
+
+
+# The optional LLM check of the simulated user (settings ``simulator_check``), on the judge
+# model: what the deterministic checks cannot see.
+REVIEW_SCHEMA = JsonSchema(
+    name="simulated_user_review",
+    schema={
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "description": "What the USER did, in one sentence"},
+            "followed_persona": {
+                "type": "boolean",
+                "description": "true when every USER message fits the persona and its goal",
+            },
+            "ended_early": {
+                "type": "boolean",
+                "description": "true when the USER ended the conversation before its goal was "
+                "reached or clearly refused",
+            },
+        },
+        "required": ["reason", "followed_persona", "ended_early"],
+        "additionalProperties": False,
+    },
+)
+
+REVIEW_SYSTEM_PROMPT = (
+    "You check test conversations in which a language model played a USER, following a "
+    "persona, to test an AI ASSISTANT. Judge only the USER's messages, never the assistant's "
+    "quality. Answer only with JSON."
+)
+
+
+def review_prompt(persona: str, transcript: str, ended_by_user: bool) -> str:
+    ending = (
+        "The USER ended the conversation itself."
+        if ended_by_user
+        else "The conversation stopped at its turn limit; the USER did not end it."
+    )
+    return (
+        f"THE USER'S PERSONA AND GOAL:\n{persona.strip()}\n\nCONVERSATION:\n{transcript}\n\n"
+        f"{ending}\n\nDid every USER message stay in this persona and pursue its goal (not "
+        "speaking as the assistant, not talking about the test)? Did the USER end the "
+        'conversation before its goal was reached or refused? Answer with JSON: "reason", '
+        '"followed_persona" (true/false), "ended_early" (true/false).'
+    )
+
+
+async def review(
+    conversation: ConversationResult,
+    persona: str,
+    config: ModelConfig,
+    settings: Settings,
+    calls: CallLayer | None = None,
+) -> dict[str, Any]:
+    """Ask the judge model whether the simulated user kept to its persona and did not stop
+    before its goal. The verdict, as the conversation's metadata keeps it (``simulator_check``);
+    ``invalid`` is the reason when it failed. An answer that cannot be read invalidates
+    nothing, and says so."""
+    prompt = review_prompt(
+        persona,
+        format_transcript(conversation.messages),
+        conversation.stop_reason == "interlocutor_ended",
+    )
+    answer = await router.complete(
+        config.model_copy(update={"temperature": 0}),
+        settings,
+        system_prompt=REVIEW_SYSTEM_PROMPT,
+        messages=[Message(role="user", content=prompt, turn=1)],
+        response_format=REVIEW_SCHEMA,
+        calls=calls,
+        caller="judge",
+    )
+    try:
+        data = json.loads(answer.content)
+        followed, early = data["followed_persona"], data["ended_early"]
+        if not (isinstance(followed, bool) and isinstance(early, bool)):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return {"verdict": "unreadable", "raw_response": answer.content[:1000]}
+    reason = str(data.get("reason") or "").strip() or "no reason given"
+    verdict: dict[str, Any] = {"followed_persona": followed, "ended_early": early, "reason": reason}
+    if not followed:
+        verdict["invalid"] = (
+            f"the simulator check found the simulated user left its persona: {reason}"
+        )
+    elif early:
+        verdict["invalid"] = (
+            f"the simulator check found the simulated user stopped before its goal: {reason}"
+        )
+    return verdict

@@ -8,9 +8,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant", "tool"]
-# ``simulated_user_empty``: the simulated user wrote nothing, so the conversation cannot go on.
+# ``simulated_user_invalid``: a message of the simulated user failed a check (it was empty,
+# repeated itself…), so the conversation says nothing about the prompt; the check is in the
+# metadata (``invalid``). ``simulated_user_empty`` is how runs before that said "empty".
 StopReason = Literal[
-    "max_turns", "interlocutor_ended", "error", "single_turn", "simulated_user_empty", "chat"
+    "max_turns",
+    "interlocutor_ended",
+    "error",
+    "single_turn",
+    "simulated_user_invalid",
+    "simulated_user_empty",
+    "chat",
 ]
 
 
@@ -161,6 +169,12 @@ class ConversationResult(Value):
 
     def assistant_messages(self) -> list[Message]:
         return [m for m in self.messages if m.role == "assistant"]
+
+    @property
+    def invalid(self) -> str | None:
+        """Why the simulated user made this conversation invalid, or None."""
+        found = self.metadata.get("invalid")
+        return found.get("reason") if isinstance(found, dict) else None
 
     @property
     def final_response(self) -> str:

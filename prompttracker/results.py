@@ -23,6 +23,10 @@ TestStatus = Literal["passed", "failed", "error", "invalid", "inconclusive"]
 # How the statuses rank when several apply: an error hides everything, an invalid conversation
 # hides its scores, a definite failure beats an undecided evaluator.
 STATUS_ORDER: tuple[TestStatus, ...] = ("error", "invalid", "failed", "inconclusive", "passed")
+# The order reports list them in.
+REPORT_ORDER: tuple[TestStatus, ...] = ("passed", "failed", "error", "invalid", "inconclusive")
+# The statuses that are neither a pass nor a prompt failure (nor an error).
+UNDECIDED: tuple[TestStatus, ...] = ("invalid", "inconclusive")
 # ``budget``: stopped by --max-cost before every planned test run was played.
 RunStatus = Literal["running", "completed", "interrupted", "failed", "budget"]
 
@@ -227,11 +231,22 @@ class RunRecord(Value):
 
 
 def status_counts(rows: Iterable[TestRunRow]) -> dict[TestStatus, int]:
-    """How many test runs have each status, every status present (zero or more)."""
-    counts: dict[TestStatus, int] = dict.fromkeys(STATUS_ORDER, 0)
+    """How many test runs have each status: every status, in the order reports list them."""
+    counts: dict[TestStatus, int] = dict.fromkeys(REPORT_ORDER, 0)
     for row in rows:
         counts[row.status] += 1
     return counts
+
+
+def simulator_errors(rows: Iterable[TestRunRow]) -> tuple[int, int]:
+    """``(invalid, conversations)``: how many of the conversations a simulated user played
+    (those regenerated included) it made invalid. The simulator error rate is their ratio."""
+    invalid = conversations = 0
+    for row in rows:
+        if "simulated_user" in row.metered or row.regenerated:
+            conversations += 1 + len(row.regenerated)
+            invalid += len(row.regenerated) + (row.status == "invalid")
+    return invalid, conversations
 
 
 def gate_passes(rows: Sequence[TestRunRow], ci: CISettings) -> bool:

@@ -16,13 +16,15 @@ from prompttracker.config.models import (
     Test,
 )
 from prompttracker.conversation import simulate
+from prompttracker.errors import LLMCallError
 from prompttracker.evaluators.base import EvaluationContext
 from prompttracker.evaluators.registry import run_evaluators
 from prompttracker.hashing import short_id
-from prompttracker.interlocutor import LLMInterlocutor
+from prompttracker.interlocutor import LLMInterlocutor, review
 from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.llm.router import effective_config, open_session
+from prompttracker.messages import ConversationResult
 from prompttracker.progress import step
 from prompttracker.results import EvaluationResult, TestRunOutcome, TestStatus, repeat_suffix
 from prompttracker.store.rows import version_hash
@@ -73,13 +75,23 @@ class PromptVersionRunner:
     """Plays one planned run end to end and returns its outcome; never raises for API errors.
 
     Every call it makes — the session, the simulated user, the judges — goes through ``calls``.
+    A conversation the simulated user made invalid is played again, up to ``regenerate_invalid``
+    more times; the outcome keeps why each discarded play was invalid (``regenerated``).
     """
 
-    def __init__(self, project: Project, calls: CallLayer, *, mock: bool = False) -> None:
+    def __init__(
+        self,
+        project: Project,
+        calls: CallLayer,
+        *,
+        mock: bool = False,
+        regenerate_invalid: int = 0,
+    ) -> None:
         self.project = project
         self.settings = project.settings
         self.calls = calls
         self.mock = mock
+        self.regenerate_invalid = regenerate_invalid
 
     async def run(self, planned: PlannedRun) -> TestRunOutcome:
         started = datetime.now(UTC)
@@ -105,20 +117,32 @@ class PromptVersionRunner:
         system_prompt = render(version.system_prompt, variables)
         user_prompt = render(version.user_prompt, variables)
         outcome |= {"system_prompt": system_prompt, "user_prompt": user_prompt}
+        regenerated: list[str] = []
         with self.calls.metering() as meter, self.calls.cassette(planned):
-            played = await self._play(planned, config, system_prompt, user_prompt)
+            for attempt in range(self.regenerate_invalid + 1):
+                played = await self._play(planned, config, system_prompt, user_prompt, attempt)
+                if played["status"] != "invalid" or attempt == self.regenerate_invalid:
+                    break
+                regenerated.append(played["error"])
         return TestRunOutcome(
             **outcome,
             **played,
+            regenerated=tuple(regenerated),
             metered=meter.by_caller,
             cost_usd=meter.total.cost_usd,
             finished_at=datetime.now(UTC),
         )
 
     async def _play(
-        self, planned: PlannedRun, config: ModelConfig, system_prompt: str, user_prompt: str
+        self,
+        planned: PlannedRun,
+        config: ModelConfig,
+        system_prompt: str,
+        user_prompt: str,
+        attempt: int = 0,
     ) -> dict[str, Any]:
-        """The conversation and its evaluations, with the status they give."""
+        """The conversation (its ``attempt``-th play) and its evaluations, with the status they
+        give. An invalid conversation is not scored: its scores would say nothing."""
         row = planned.row
 
         conversational = planned.dataset.mode == "conversational"
@@ -128,6 +152,7 @@ class PromptVersionRunner:
                 effective_config(self.settings.interlocutor, mock=self.mock),
                 self.settings,
                 self.calls,
+                sample=attempt,
             )
             if conversational
             else None
@@ -148,27 +173,61 @@ class PromptVersionRunner:
             )
         finally:
             await session.aclose()
+        judge_config = effective_config(self.settings.judge, mock=self.mock)
+        if self._reviewed(conversation, interlocutor):
+            step(scoring=True)
+            try:
+                verdict = await review(
+                    conversation,
+                    row.interlocutor_simulation_prompt or "",
+                    judge_config,
+                    self.settings,
+                    self.calls,
+                )
+            except LLMCallError as exc:
+                conversation = conversation.model_copy(update={"error": str(exc)})
+            else:
+                conversation = _with_review(conversation, verdict)
 
         evaluations: list[EvaluationResult] = []
-        if conversation.error is None:
+        if conversation.error is None and conversation.invalid is None:
             ctx = EvaluationContext(
                 conversation=conversation,
                 row=row,
                 system_prompt=system_prompt,
                 model_config=config,
-                judge_config=effective_config(self.settings.judge, mock=self.mock),
+                judge_config=judge_config,
                 settings=self.settings,
                 calls=self.calls,
             )
             step(scoring=True)
             evaluations = await run_evaluators(planned.test.evaluators, ctx)
-        status, error = status_of(conversation.error, evaluations)
+        status, error = status_of(conversation.error, evaluations, conversation.invalid)
         return {
             "status": status,
             "error": error,
             "conversation": conversation,
             "evaluations": tuple(evaluations),
         }
+
+    def _reviewed(self, conversation: ConversationResult, interlocutor: object) -> bool:
+        """Whether the settings' ``simulator_check`` looks at this conversation: a simulated
+        one that the deterministic checks passed and that ended without an error."""
+        return bool(
+            self.settings.simulator_check
+            and interlocutor is not None
+            and conversation.error is None
+            and conversation.invalid is None
+        )
+
+
+def _with_review(conversation: ConversationResult, verdict: dict[str, Any]) -> ConversationResult:
+    """The conversation with the simulator check's verdict in its metadata; invalid when the
+    check found the simulated user broke down."""
+    metadata = {**conversation.metadata, "simulator_check": verdict}
+    if "invalid" in verdict:
+        metadata["invalid"] = {"by": "simulator check", "reason": verdict["invalid"]}
+    return conversation.model_copy(update={"metadata": metadata})
 
 
 def status_of(

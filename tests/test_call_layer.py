@@ -38,9 +38,17 @@ ROWS = "mode: conversational\nrows:\n" + "".join(
 
 
 async def answer_everything(request: Request, writer: asyncio.StreamWriter) -> None:
-    """The assistant and the simulated user chat; a judge (asked for JSON) gives 90."""
-    judged = "response_format" in request.json()
-    content = '{"feedback": "Polite.", "score": 90}' if judged else "Sure, I can refund that."
+    """The assistant and the simulated user chat (the simulated user asks something new each
+    turn, through its structured answer); a judge (asked for other JSON) gives 90."""
+    body = request.json()
+    schema = body.get("response_format", {}).get("json_schema", {}).get("name")
+    if schema == "simulated_user_turn":
+        asked = f"And what about charge number {len(body['messages'])}?"
+        content = json.dumps({"message": asked, "stop": False, "reason": ""})
+    elif schema:
+        content = '{"feedback": "Polite.", "score": 90}'
+    else:
+        content = "Sure, I can refund that."
     await send_json(writer, chat_completion(content))
 
 

@@ -136,21 +136,52 @@ def test_split_end_marker(text, expected):
     assert split_end_marker(text) == expected
 
 
-async def test_an_empty_simulated_user_message_ends_the_conversation_in_error() -> None:
+async def test_an_empty_simulated_user_message_ends_the_conversation_invalid() -> None:
     session = ScriptedSession(["Hello, how can I help?", "never sent"])
     result = await simulate(session, ScriptedUser(["   "]), "Hi", max_turns=3)
 
     assert session.received == ["Hi"]  # the empty turn never reached the assistant
-    assert result.stop_reason == "simulated_user_empty"
-    assert result.error is not None and "empty message for turn 2" in result.error
-    assert [m.role for m in result.messages] == ["user", "assistant"]
-    assert result.completed is False
+    assert (result.stop_reason, result.error) == ("simulated_user_invalid", None)
+    assert result.invalid == "the simulated user wrote nothing at turn 2: its message was empty"
+    assert result.metadata["invalid"]["check"] == "empty"
+    assert [m.role for m in result.messages] == ["user", "assistant"]  # nothing empty is kept
 
 
-async def test_an_empty_opening_by_the_simulated_user_is_an_error_too() -> None:
+async def test_an_empty_opening_by_the_simulated_user_is_invalid_too() -> None:
     session = ScriptedSession(["never sent"])
     result = await simulate(session, ScriptedUser([""]), "", max_turns=3)
 
     assert session.received == []
-    assert (result.stop_reason, result.messages) == ("simulated_user_empty", ())
-    assert result.error is not None and "turn 1" in result.error
+    assert (result.stop_reason, result.messages) == ("simulated_user_invalid", ())
+    assert result.invalid is not None and "at turn 1" in result.invalid
+
+
+async def test_a_simulated_user_that_repeats_itself_is_stopped_before_the_assistant_sees_it():
+    session = ScriptedSession(["Let me check.", "Found it.", "never sent"])
+    line = "My order 12345 arrived broken, I want a refund"
+    result = await simulate(session, ScriptedUser([line, line]), "Hi there", max_turns=5)
+
+    assert session.received == ["Hi there", line]
+    assert result.stop_reason == "simulated_user_invalid"
+    assert result.metadata["invalid"] == {
+        "by": "simulator checks",
+        "check": "repeats",
+        "turn": 3,
+        "reason": result.invalid,
+    }
+    assert result.invalid and result.invalid.startswith(
+        "the simulated user repeated itself at turn 3"
+    )
+    # What it wrote is kept as its last word, for the transcript, and never sent.
+    assert (result.messages[-1].role, result.messages[-1].content, result.turn_count) == (
+        "user",
+        line,
+        2,
+    )
+
+
+async def test_the_first_message_from_the_dataset_is_not_checked() -> None:
+    """The row's own opening is the person's text, not the simulator's."""
+    session = ScriptedSession(["a1"])
+    result = await simulate(session, None, "Assistant: how can I help you?", max_turns=1)
+    assert (result.stop_reason, result.invalid) == ("single_turn", None)

@@ -50,6 +50,8 @@ STATUS_MARK = {
     "passed": ("✓ pass", "green"),
     "failed": ("✗ fail", "red"),
     "error": ("! error", "magenta"),
+    "invalid": ("~ invalid", "yellow"),
+    "inconclusive": ("? inconclusive", "cyan"),
 }
 
 
@@ -167,6 +169,16 @@ def run_tests(
             "--record-missing", help="With --replay: call the real API for what is not recorded."
         ),
     ] = False,
+    regenerate_invalid: Annotated[
+        int,
+        typer.Option(
+            "--regenerate-invalid",
+            metavar="N",
+            min=0,
+            max=10,
+            help="Play a conversation the simulated user made invalid again, up to N times.",
+        ),
+    ] = 0,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -242,6 +254,8 @@ def run_tests(
     options = {"concurrency": workers, "filters": filters or [], "tags": tags or []}
     if repeat is not None:
         options["repeat"] = repeat
+    if regenerate_invalid:
+        options["regenerate_invalid"] = regenerate_invalid
     if part is not None:
         options["shard"] = str(part)
     if tapes is not None:
@@ -302,6 +316,7 @@ def run_tests(
                     # Only what will be printed is kept whole; the rest is in the store.
                     keep=lambda o: transcripts is Transcripts.all or o.status != "passed",
                     max_cost_usd=max_cost,
+                    regenerate_invalid=regenerate_invalid,
                     plan_hash=plan_hash(whole),
                     shard=part,
                     resume=resumed.run.id if resumed else None,
@@ -341,7 +356,7 @@ def run_tests(
         raise report.store_error
     if report.refused:
         raise _refusal_error(report, loaded.settings)
-    raise typer.Exit(_exit_code(report, evidence, gate=fail_on_regression))
+    raise typer.Exit(_exit_code(report, evidence, loaded.settings, gate=fail_on_regression))
 
 
 def _refused_on(outcome: TestRunRow, report: RunReport) -> bool:
@@ -470,15 +485,18 @@ def _resumption(project: Project, database: Path, resume: str, *, retry_errors: 
         return plan_resumption(project, store, resume, retry_errors=retry_errors)
 
 
-def _exit_code(report: RunReport, evidence: Evidence, *, gate: bool) -> int:
-    """5 when --max-cost stopped the run; with the gate, 1 only for a regression; else 0/1."""
+def _exit_code(report: RunReport, evidence: Evidence, settings: Settings, *, gate: bool) -> int:
+    """5 when --max-cost stopped the run; with the gate, 1 only for a regression; else 0 when
+    the test runs pass CI (``results.gate_passes``), 1 when not."""
+    from prompttracker.results import gate_passes
+
     if report.budget_stopped:
         return BUDGET_EXIT_CODE
     if gate and evidence.baseline is not None:
         return 1 if evidence.baseline.regressions else 0
     if not report.outcomes and report.run.shard:
         return 0  # a shard with nothing to play (more shards than rows) did its part
-    return 0 if report.ok else 1
+    return 0 if gate_passes(report.outcomes, settings.ci) else 1
 
 
 def _estimate(project: Project, planned: list[PlannedRun], *, max_cost: float | None) -> Estimate:
@@ -565,7 +583,7 @@ def _report(
         repeats_view,
     )
     from prompttracker.report.junit import write_junit
-    from prompttracker.report.summary import calls_note, run_summary, totals_line
+    from prompttracker.report.summary import calls_note, run_summary, simulator_line, totals_line
     from prompttracker.report.transcript import transcript_view
     from prompttracker.results import TestRunOutcome
 
@@ -618,6 +636,9 @@ def _report(
             f"[yellow]Budget reached:[/] --max-cost was spent; {report.not_started} planned "
             "test run(s) were not started (the others are stored)."
         )
+    simulator = simulator_line(outcomes)
+    if simulator is not None:
+        console.print(simulator)
     line = totals_line(outcomes, run)
     if skipped:
         line.append(f" · {len(skipped)} test(s) skipped (enabled: false)", style="dim")

@@ -15,6 +15,7 @@ from prompttracker.cli.run_tests import BUDGET_EXIT_CODE, Transcripts
 from prompttracker.errors import ConfigError
 
 if TYPE_CHECKING:
+    from prompttracker.config.settings import CISettings
     from prompttracker.results import RunRecord, TestRunOutcome
 
 app = typer.Typer(help="Read stored runs and transcripts back.", no_args_is_help=True)
@@ -108,7 +109,9 @@ def show_run(
         write_junit(outcomes, junit_xml, run=run, evidence=Evidence.of(outcomes))
         console.print(f"JUnit report: {junit_xml}")
     if exit_code:
-        raise typer.Exit(_run_exit_code(run, outcomes))
+        from prompttracker.config.loader import load_settings
+
+        raise typer.Exit(_run_exit_code(run, outcomes, load_settings(project).ci))
 
 
 @app.command("merge")
@@ -137,8 +140,7 @@ def merge(
         outcomes = store.load_outcomes(run.id)
     console.print(
         f"Merged {len(run.options.get('merged_from', []))} shards of run plan {run.plan_hash} "
-        f"into [bold]{run.id}[/] in {into}: {run.total} test runs ({run.passed} passed, "
-        f"{run.failed} failed, {run.errored} error)"
+        f"into [bold]{run.id}[/] in {into}: {run.total} test runs ({counts_text(run)})"
     )
     _print_run(run, outcomes, Transcripts.none)
 
@@ -148,7 +150,7 @@ def _print_run(run: RunRecord, outcomes: list[TestRunOutcome], transcripts: Tran
     from prompttracker.evidence import Evidence
     from prompttracker.messages import merge_metered
     from prompttracker.report.evidence import comparisons_view, cost_line, repeats_view
-    from prompttracker.report.summary import summary_table, totals_line
+    from prompttracker.report.summary import simulator_line, summary_table, totals_line
     from prompttracker.report.transcript import transcript_view
 
     console.print(_header(run))
@@ -165,6 +167,9 @@ def _print_run(run: RunRecord, outcomes: list[TestRunOutcome], transcripts: Tran
     metered = merge_metered(outcome.metered for outcome in outcomes)
     if metered:
         console.print(cost_line(metered, mock=run.mock, pricing=run.pricing))
+    simulator = simulator_line(outcomes)
+    if simulator is not None:
+        console.print(simulator)
     console.print(totals_line(outcomes, run))
 
 
@@ -183,17 +188,32 @@ def _header(run: RunRecord) -> str:
         run.status,
         *(["mock"] if run.mock else []),
         *([escape(" ".join(flags))] if flags else []),
-        f"{run.total} test runs: {run.passed} passed, {run.failed} failed, {run.errored} error",
+        f"{run.total} test runs: {counts_text(run)}",
     ]
     return " · ".join(parts)
 
 
-def _run_exit_code(run: RunRecord, outcomes: list[TestRunOutcome]) -> int:
-    """What `pt run-tests` exits with for this run: 5 for the budget, else 0 when it has test
-    runs and every one passed, else 1."""
+def counts_text(run: RunRecord) -> str:
+    """``3 passed, 1 failed, 0 error``, then invalid and inconclusive when there are some."""
+    undecided = [(run.invalid, "invalid"), (run.inconclusive, "inconclusive")]
+    return ", ".join(
+        [
+            f"{run.passed} passed",
+            f"{run.failed} failed",
+            f"{run.errored} error",
+            *(f"{count} {name}" for count, name in undecided if count),
+        ]
+    )
+
+
+def _run_exit_code(run: RunRecord, outcomes: list[TestRunOutcome], ci: CISettings) -> int:
+    """What `pt run-tests` exits with for this run: 5 for the budget, else 0 when its test
+    runs pass CI (``results.gate_passes``, with the project's ``ci`` settings), else 1."""
+    from prompttracker.results import gate_passes
+
     if run.status == "budget":
         return BUDGET_EXIT_CODE
-    return 0 if outcomes and all(o.status == "passed" for o in outcomes) else 1
+    return 0 if gate_passes(outcomes, ci) else 1
 
 
 @app.command("compare")

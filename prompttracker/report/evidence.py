@@ -87,7 +87,13 @@ def repeats_view(evidence: Evidence) -> RenderableType:
     return Group(*tables)
 
 
-VERDICT_STYLES = {"passed": "green", "failed": "red", "flaky": "yellow", "error": "magenta"}
+VERDICT_STYLES = {
+    "passed": "green",
+    "failed": "red",
+    "flaky": "yellow",
+    "error": "magenta",
+    "undecided": "cyan",
+}
 
 
 def _passes(passes: int, trials: int, errors: int) -> Text:

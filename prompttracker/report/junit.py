@@ -13,7 +13,7 @@ from pathlib import Path
 from prompttracker.evidence import Evidence, RunComparison
 from prompttracker.report.summary import wall_time_ms
 from prompttracker.report.transcript import transcript_text
-from prompttracker.results import RunRecord, TestRunOutcome, TestRunRow
+from prompttracker.results import UNDECIDED, RunRecord, TestRunOutcome, TestRunRow
 
 # XML 1.0 forbids most control characters even when escaped; LLM text can contain them.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -62,11 +62,12 @@ def junit_element(
     per compared test version, failed when it regressed. ``skipped``: ``prompt::test`` of the
     tests that are ``enabled: false``, one skipped test case each.
     """
+    undecided = sum(1 for o in outcomes if o.status in UNDECIDED)
     counts = {
         "tests": str(len(outcomes) + len(skipped)),  # JUnit counts skipped cases as tests
         "failures": str(sum(1 for o in outcomes if o.status == "failed")),
         "errors": str(sum(1 for o in outcomes if o.status == "error")),
-        "skipped": str(len(skipped)),
+        "skipped": str(len(skipped) + undecided),
         "time": _seconds(wall_time_ms(outcomes, run) / 1000),
     }
     root = ET.Element("testsuites", {"name": _clean(suite_name), **counts})
@@ -178,6 +179,10 @@ def _testcase(outcome: TestRunRow) -> ET.Element:
         error_text = outcome.error or (outcome.conversation and outcome.conversation.error)
         error = ET.SubElement(case, "error", {"message": _clean(error_text or "error")})
         error.text = _clean(transcript_text(outcome))
+    elif outcome.status in UNDECIDED:  # neither a pass nor a failure: the settings' ci decides
+        message = f"{outcome.status}: {outcome.error or 'no reason given'}"
+        undecided = ET.SubElement(case, "skipped", {"message": _clean(message)})
+        undecided.text = _clean(transcript_text(outcome))
     return case
 
 

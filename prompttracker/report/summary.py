@@ -13,7 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from prompttracker.report.transcript import STATUS_STYLES, format_score, format_seconds
-from prompttracker.results import RunRecord, TestRunRow
+from prompttracker.results import (
+    UNDECIDED,
+    RunRecord,
+    TestRunRow,
+    simulator_errors,
+    status_counts,
+)
 
 if TYPE_CHECKING:
     from prompttracker.llm.endpoint import EndpointStats
@@ -142,27 +148,31 @@ def run_summary(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) ->
 
 
 def aggregate_table(outcomes: Sequence[TestRunRow]) -> Table:
-    """One line per test × version: how many ran, passed, failed, errored; means."""
+    """One line per test × version: how many ran, passed, failed, errored (and were invalid
+    or inconclusive, when any was); the pass rate of those decided; means."""
     groups: dict[tuple[str, str, int], list[TestRunRow]] = {}
     for outcome in sort_outcomes(outcomes):
         key = (outcome.prompt_slug, outcome.test_name, outcome.version)
         groups.setdefault(key, []).append(outcome)
+    undecided = [s for s in UNDECIDED if any(o.status == s for o in outcomes)]
     table = borderless_table("Tests (score and time: means over the test runs)")
     table.add_column("test", min_width=12, overflow="fold")
     table.add_column("version", justify="right", no_wrap=True)
-    for name in ("runs", "pass", "fail", "error", "rate", "score", "tokens", "time"):
+    for name in ("runs", "pass", "fail", "error", *undecided, "rate", "score", "tokens", "time"):
         table.add_column(name, justify="right", no_wrap=True)
     for (prompt_slug, test_name, version), group in groups.items():
-        counts = {s: sum(1 for o in group if o.status == s) for s in STATUS_STYLES}
+        counts = status_counts(group)
+        decided = len(group) - counts["invalid"] - counts["inconclusive"]
         scores = [o.score for o in group if o.score is not None]
         table.add_row(
             QualifiedName(prompt_slug, test_name),
             f"v{version}",
             str(len(group)),
-            Text(str(counts["passed"]), style="green" if counts["passed"] else ""),
-            Text(str(counts["failed"]), style="red" if counts["failed"] else ""),
-            Text(str(counts["error"]), style="magenta" if counts["error"] else ""),
-            f"{100 * counts['passed'] / len(group):.0f}%",
+            *(
+                Text(str(counts[s]), style=STATUS_STYLES[s] if counts[s] else "")
+                for s in ("passed", "failed", "error", *undecided)
+            ),
+            f"{100 * counts['passed'] / decided:.0f}%" if decided else "—",
             format_score(sum(scores) / len(scores) if scores else None),
             str(sum(o.total_tokens or 0 for o in group)),
             format_seconds(sum(o.duration_ms for o in group) / len(group)),
@@ -228,13 +238,16 @@ def _summary_cells(outcome: TestRunRow) -> tuple[RenderableType, ...]:
 
 
 def totals_line(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) -> Text:
-    """``12 test runs: 10 passed, 1 failed, 1 error in 3.2s · mock``."""
-    counts = {status: sum(1 for o in outcomes if o.status == status) for status in STATUS_STYLES}
+    """``12 test runs: 10 passed, 1 failed, 1 error, 1 invalid in 3.2s · mock``: invalid and
+    inconclusive only when there are some."""
+    counts = status_counts(outcomes)
     noun = "test run" if len(outcomes) == 1 else "test runs"
     line = Text(f"{len(outcomes)} {noun}: ", style="bold")
-    for index, (status, count) in enumerate(counts.items()):
+    shown = [s for s in counts if s not in UNDECIDED or counts[s]]
+    for index, status in enumerate(shown):
         if index:
             line.append(", ")
+        count = counts[status]
         line.append(f"{count} {status}", style=STATUS_STYLES[status] if count else "dim")
     line.append(f" in {format_seconds(wall_time_ms(outcomes, run))}")
     if (run and run.mock) or any(o.mock for o in outcomes):
@@ -243,6 +256,25 @@ def totals_line(outcomes: Sequence[TestRunRow], run: RunRecord | None = None) ->
         line.append(" · replay", style="yellow")
     if run and run.status not in ("completed", "running"):
         line.append(f" · run {run.status}", style=RUN_STATUS_STYLES.get(run.status, "red"))
+    return line
+
+
+def simulator_line(outcomes: Sequence[TestRunRow]) -> Text | None:
+    """``Simulator error rate: 4% (1 of 24 conversations invalid; 1 played again)``, over the
+    conversations a simulated user played, regenerated ones included; None when it played none.
+    """
+    invalid, conversations = simulator_errors(outcomes)
+    if not conversations:
+        return None
+    again = sum(len(o.regenerated) for o in outcomes)
+    line = Text("Simulator error rate: ", style="dim")
+    line.append(
+        f"{100 * invalid / conversations:.0f}% ({invalid} of {conversations} conversation"
+        f"{'s' if conversations != 1 else ''} invalid"
+        + (f"; {again} played again" if again else "")
+        + ")",
+        style="yellow" if invalid else "dim",
+    )
     return line
 
 
@@ -280,7 +312,8 @@ def _runs_layout(runs: Sequence[RunRecord], *, started: bool, mock: bool) -> Tab
     table.add_column("status", overflow="fold")
     if mock:
         table.add_column("mock", no_wrap=True, min_width=4)
-    for name in ("total", "passed", "failed", "errored"):
+    undecided = [s for s in UNDECIDED if any(getattr(r, s) for r in runs)]
+    for name in ("total", "passed", "failed", "errored", *undecided):
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     for run in runs:
         status = Text(run.status, style=RUN_STATUS_STYLES.get(run.status, ""))
@@ -295,5 +328,6 @@ def _runs_layout(runs: Sequence[RunRecord], *, started: bool, mock: bool) -> Tab
             Text(str(run.passed), style="green" if run.passed else ""),
             Text(str(run.failed), style="red" if run.failed else ""),
             Text(str(run.errored), style="magenta" if run.errored else ""),
+            *(Text(str(getattr(run, s)), style=STATUS_STYLES[s]) for s in undecided),
         )
     return table

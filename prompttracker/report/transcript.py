@@ -19,12 +19,18 @@ from rich.text import Text
 from prompttracker.messages import ConversationResult, Message, ToolCall
 from prompttracker.results import EvaluationResult, TestRunOutcome
 
-STATUS_STYLES = {"passed": "bold green", "failed": "bold red", "error": "bold magenta"}
+STATUS_STYLES = {
+    "passed": "bold green",
+    "failed": "bold red",
+    "error": "bold magenta",
+    "invalid": "bold yellow",
+    "inconclusive": "bold cyan",
+}
 TOOL_OUTPUT_LIMIT = 200
 
 
 def status_text(status: str) -> Text:
-    """``PASS`` / ``FAIL`` / ``ERROR`` in its colour."""
+    """``PASS`` / ``FAIL`` / ``ERROR`` / ``INVALID`` / ``INCONCLUSIVE`` in its colour."""
     word = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}.get(status, status.upper())
     return Text(word, style=STATUS_STYLES.get(status, "bold"))
 
@@ -176,14 +182,24 @@ def _stop_line(conversation: ConversationResult) -> Text:
     stop = conversation.metadata.get("stop")
     if isinstance(stop, dict) and stop.get("reason"):
         line.append(f" ({stop.get('by', 'simulated user')}: {stop['reason']})", style="dim")
+    check = conversation.metadata.get("simulator_check")
+    if isinstance(check, dict) and "invalid" not in check:
+        said = check.get("reason") or check.get("verdict")
+        line.append(f" · simulator check: {'passed' if 'reason' in check else said}", style="dim")
     line.append(f" · {conversation.turn_count} {turns}", style="dim")
     return line
 
 
 def _error_lines(outcome: TestRunOutcome) -> list[Text]:
+    """Why the test run did not decide: its error, or why it is invalid or inconclusive, and
+    why each conversation played before it was invalid."""
+    lines = [Text(f"regenerated: {why}", style="yellow") for why in outcome.regenerated]
+    if outcome.status in ("invalid", "inconclusive"):
+        style = STATUS_STYLES[outcome.status].removeprefix("bold ")
+        return [*lines, Text(f"{outcome.status}: {outcome.error}", style=f"bold {style}")]
     errors = [outcome.error, outcome.conversation.error if outcome.conversation else None]
     unique = list(dict.fromkeys(e for e in errors if e))
-    return [Text(f"error: {e}", style="bold red") for e in unique]
+    return [*lines, *(Text(f"error: {e}", style="bold red") for e in unique)]
 
 
 def evaluations_view(evaluations: tuple[EvaluationResult, ...]) -> RenderableType:
@@ -200,12 +216,14 @@ def evaluations_view(evaluations: tuple[EvaluationResult, ...]) -> RenderableTyp
         feedback = Text(evaluation.feedback)
         if evaluation.error:
             feedback = Text(f"error: {evaluation.error}", style="red")
+        elif evaluation.inconclusive and evaluation.inconclusive not in evaluation.feedback:
+            feedback.append(f"\ninconclusive: {evaluation.inconclusive}", style="cyan")
         name = Text(evaluation.evaluator)
         if evaluation.type != evaluation.evaluator:
             name.append(f" · {evaluation.type}", style="dim")
         table.add_row(
             name,
-            format_score(None if evaluation.error else evaluation.score),
+            format_score(evaluation.score if evaluation.decided else None),
             status_text(evaluation.status),
             feedback,
         )
