@@ -3,6 +3,7 @@ judge answering at the OpenAI Chat Completions URL."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -598,3 +599,40 @@ def test_the_table_keeps_every_name_at_any_width(width):
     assert re.search(r"fail\s+error\s+✗", table)
     assert "1/2 agree" not in text and "0/2 agree (0.0%)" in text
     assert "1 evaluator error" in text
+
+
+def test_with_votes_it_reports_how_stable_the_votes_are(tmp_path, monkeypatch, httpx2_mock):
+    """Votes per case come from a list, one per call: v0 unanimous, v1 split 2–1 (still a
+    majority pass), v2 unanimous fail."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    voting = (
+        "{{ type: llm_judge, name: judge {c}, config: {{ votes: 3, max_spread: 100, "
+        "custom_instructions: 'Polite? ({c})' }} }}"
+    )
+    labels = {"v0": "pass", "v1": "pass", "v2": "fail"}
+    write_golden(
+        tmp_path,
+        {f"{c}.yaml": golden_file(c, label, voting.format(c=c)) for c, label in labels.items()},
+    )
+    votes = {
+        case: itertools.cycle(scores)
+        for case, scores in {"v0": [90, 85, 95], "v1": [80, 40, 75], "v2": [10, 20, 15]}.items()
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        prompt = json.loads(request.content)["messages"][-1]["content"]
+        case = next(c for c in votes if f"({c})" in prompt)
+        content = json.dumps({"feedback": "ok", "score": next(votes[case])})
+        return httpx.Response(200, json=completion(content, 1))
+
+    route = httpx2_mock.post(CHAT_URL).mock(side_effect=answer)
+    result = pt("judges", "check", "--json")
+
+    document = json.loads(result.stdout)
+    assert route.call_count == 9
+    assert [v["unanimous"] for v in document["verdicts"]] == [True, False, True]
+    assert [v["judged"] for v in document["verdicts"]] == ["pass", "pass", "fail"]
+    assert document["stability"] == pytest.approx(2 / 3)
+    assert result.exit_code == 0  # all three agree with the person
+    out = " ".join(pt("judges", "check").output.split())
+    assert "votes unanimous on 2/3 (66.7%)" in out

@@ -8,6 +8,7 @@ whatever comes back (prose for JSON, cut answers, early stops), never what the m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -36,31 +37,36 @@ JUDGES = ("llm_judge", "conversation_judge")
 # Keys, base URLs and the database of the caller's shell never reach the run.
 DROPPED_ENV = ("_API_KEY", "_BASE_URL", "PT_DB")
 
+# Three wordings, one per API: three different conversations, so that one answer the model cuts
+# at the token cap does not decide every row. Short replies keep the simulated user short too:
+# this model tends to echo the assistant's last message into its own.
 PROMPT = f"""\
 name: Real model
 description: One conversation on three APIs of one real server
 versions:
   - version: 1
     status: active
-    system_prompt: "You are a support agent for {{{{ company }}}}. Answer in one or two sentences."
+    system_prompt: "You are a support agent for {{{{ company }}}}. Reply in at most ten words."
     user_prompt: "{{{{ opening_message }}}}"
     model_config:
-      {{ provider: openai, api: chat_completions, model: {MODEL}, temperature: 0, max_tokens: 96 }}
+      {{ provider: openai, api: chat_completions, model: {MODEL}, temperature: 0, max_tokens: 64 }}
   - version: 2
-    system_prompt: "You are a support agent for {{{{ company }}}}. Answer in one or two sentences."
+    system_prompt: >-
+      You are a friendly billing assistant for {{{{ company }}}}.
+      Keep every reply to one short sentence.
     user_prompt: "{{{{ opening_message }}}}"
     model_config:
       provider: openai
       api: responses
       model: {MODEL}
       temperature: 0
-      max_tokens: 96
+      max_tokens: 64
       conversation_state: stateless
   - version: 3
-    system_prompt: "You are a support agent for {{{{ company }}}}. Answer in one or two sentences."
+    system_prompt: "You work at the {{{{ company }}}} help desk. Answer briefly and politely."
     user_prompt: "{{{{ opening_message }}}}"
     model_config:
-      {{ provider: anthropic, api: messages, model: {MODEL}, temperature: 0, max_tokens: 96 }}
+      {{ provider: anthropic, api: messages, model: {MODEL}, temperature: 0, max_tokens: 64 }}
 tests:
   - name: double charge
     dataset: refunds
@@ -97,7 +103,7 @@ providers:
   openai: {{ base_url: "{proxy_url}/v1", timeout_seconds: 180 }}
   anthropic: {{ base_url: "{proxy_url}", timeout_seconds: 180 }}
 interlocutor:
-  {{ provider: openai, api: chat_completions, model: {MODEL}, temperature: 0, max_tokens: 256 }}
+  {{ provider: openai, api: chat_completions, model: {MODEL}, temperature: 0, max_tokens: 384 }}
 judge:
   {{ provider: openai, api: chat_completions, model: {MODEL}, temperature: 0, max_tokens: 256 }}
 """
@@ -146,6 +152,10 @@ def played(real_model_url: str, tmp_path_factory: pytest.TempPathFactory) -> Pla
         )
         seconds = time.monotonic() - started
         exchanges = list(proxy.exchanges)
+    # Beside the database, for whoever reads a failure: every body that went out and came back.
+    with (root / "exchanges.jsonl").open("w") as log:
+        for exchange in exchanges:
+            log.write(json.dumps(dataclasses.asdict(exchange)) + "\n")
     output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     return Played(result.returncode, output, db, junit, exchanges, proxy, seconds)
 
@@ -197,8 +207,17 @@ def test_run_stores_every_planned_test_run_without_errors(played: Played) -> Non
 
 def test_every_evaluation_ran_and_every_judge_answer_was_read(played: Played) -> None:
     evaluations = rows(played.db, "SELECT * FROM evaluations")
-    expected = sorted(["length", "keyword", *JUDGES] * 3)
-    assert sorted(e["type"] for e in evaluations) == expected, evaluations
+    for test_run in rows(played.db, "SELECT * FROM test_runs"):
+        types = sorted(e["type"] for e in evaluations if e["test_run_id"] == test_run["id"])
+        if test_run["status"] == "invalid" and not types:
+            # The simulated user failed its checks: nothing of the prompt is scored, and why is said.
+            metadata = rows(
+                played.db,
+                f"SELECT metadata FROM llm_responses WHERE test_run_id = '{test_run['id']}'",
+            )
+            assert test_run["error"] or "invalid" in metadata[0]["metadata"], test_run
+            continue
+        assert types == sorted(["length", "keyword", *JUDGES]), (test_run, types)
     has_inconclusive = "inconclusive" in columns(played.db, "evaluations")
     problems, repaired = [], 0
     for evaluation in evaluations:
