@@ -160,10 +160,10 @@ def played(real_model_url: str, tmp_path_factory: pytest.TempPathFactory) -> Pla
     return Played(result.returncode, output, db, junit, exchanges, proxy, seconds)
 
 
-def rows(db: Path, sql: str) -> list[dict[str, Any]]:
+def rows(db: Path, sql: str, *parameters: Any) -> list[dict[str, Any]]:
     with sqlite3.connect(db) as connection:
         connection.row_factory = sqlite3.Row
-        return [dict(row) for row in connection.execute(sql)]
+        return [dict(row) for row in connection.execute(sql, parameters)]
 
 
 def columns(db: Path, table: str) -> set[str]:
@@ -195,6 +195,7 @@ def test_run_stores_every_planned_test_run_without_errors(played: Played) -> Non
     assert len(responses) == 3
     for response in responses:
         metadata = json.loads(response["metadata"])
+        print(f"stop: {metadata['stop_reason']} after {metadata['turn_count']} turn(s)")
         assert metadata["stop_reason"] and metadata["stop_reason"] != "error", metadata
         if metadata["stop_reason"] == "interlocutor_ended":
             assert metadata["stop"]["by"] == "simulated user", metadata
@@ -210,12 +211,13 @@ def test_every_evaluation_ran_and_every_judge_answer_was_read(played: Played) ->
     for test_run in rows(played.db, "SELECT * FROM test_runs"):
         types = sorted(e["type"] for e in evaluations if e["test_run_id"] == test_run["id"])
         if test_run["status"] == "invalid" and not types:
-            # The simulated user failed its checks: nothing of the prompt is scored, and why is said.
-            metadata = rows(
+            # The simulated user failed its checks: nothing is scored, and the run says why.
+            [response] = rows(
                 played.db,
-                f"SELECT metadata FROM llm_responses WHERE test_run_id = '{test_run['id']}'",
+                "SELECT metadata FROM llm_responses WHERE test_run_id = ?",
+                test_run["id"],
             )
-            assert test_run["error"] or "invalid" in metadata[0]["metadata"], test_run
+            assert test_run["error"] or json.loads(response["metadata"]).get("invalid"), test_run
             continue
         assert types == sorted(["length", "keyword", *JUDGES]), (test_run, types)
     has_inconclusive = "inconclusive" in columns(played.db, "evaluations")
