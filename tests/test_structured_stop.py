@@ -17,6 +17,7 @@ from prompttracker.interlocutor import END_MARKER, STOP_SCHEMA, LLMInterlocutor,
 from prompttracker.llm import router
 from prompttracker.llm.base import SessionOptions
 from prompttracker.llm.call_layer import CallLayer
+from prompttracker.messages import Message
 from tests.conftest import load_fixture
 from tests.helpers import body, key_fixture
 
@@ -110,4 +111,98 @@ def test_the_transcript_says_why_the_simulated_user_stopped() -> None:
     )
     assert _stop_line(stopped).plain == (
         "stop reason: interlocutor_ended (simulated user: refund promised) · 2 turns"
+    )
+
+
+# --- the stop protocol on every route that offers structured output --------------------------
+
+STOP = {"message": "Perfect, thanks!", "stop": True, "reason": "refund promised"}
+
+
+def _responses(text: str) -> dict:
+    from tests.test_responses import reply
+
+    return reply("resp_1", text)
+
+
+def _anthropic(text: str) -> dict:
+    from tests.test_anthropic import reply
+
+    return reply("msg_1", text, 20, 5)
+
+
+def _gemini(text: str) -> dict:
+    from tests.test_gemini import reply
+
+    return reply("resp-1", text, 20, 5)
+
+
+def _responses_schema(sent: dict) -> Any:
+    assert sent["text"]["format"]["type"] == "json_schema"
+    return sent["text"]["format"]["schema"]
+
+
+ROUTES = {
+    "openai/responses": (
+        ModelConfig(provider="openai", api="responses", model="gpt-4o-mini"),
+        ("OPENAI_API_KEY", "sk-test-stop-SECRET"),
+        "https://api.openai.com/v1/responses",
+        _responses,
+        _responses_schema,
+    ),
+    "anthropic/messages": (
+        ModelConfig(provider="anthropic", api="messages", model="claude-haiku-4-5"),
+        ("ANTHROPIC_API_KEY", "sk-ant-test-stop-SECRET"),
+        "https://api.anthropic.com/v1/messages",
+        _anthropic,
+        lambda sent: sent["output_config"]["format"]["schema"],
+    ),
+    "google/gemini": (
+        ModelConfig(provider="google", api="gemini", model="gemini-2.5-flash"),
+        ("GEMINI_API_KEY", "AIzaSyTEST-stop-0123456789abcdefgh"),
+        "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-flash:generateContent",
+        _gemini,
+        lambda sent: sent["generationConfig"]["responseJsonSchema"],
+    ),
+}
+
+
+@pytest.mark.parametrize("route_name", list(ROUTES))
+async def test_the_simulated_user_stops_through_the_schema_on_every_route(
+    httpx2_mock: Any, monkeypatch: pytest.MonkeyPatch, route_name: str
+) -> None:
+    config, (variable, key), url, answer, schema_of = ROUTES[route_name]
+    monkeypatch.setenv(variable, key)
+    route = httpx2_mock.post(url__startswith=url.split(":generateContent")[0]).mock(
+        return_value=httpx.Response(200, json=answer(json.dumps(STOP)))
+    )
+    settings = Settings(providers={config.provider: {"max_retries": 0}})
+    user = LLMInterlocutor("You were charged twice.", config, settings)
+    history = [
+        Message(role="user", content="I was charged twice.", turn=1),
+        Message(role="assistant", content="I have refunded it.", turn=1),
+    ]
+    assert await user.reply(history) == ("Perfect, thanks!", True, "refund promised")
+    assert schema_of(body(route)) == STOP_SCHEMA.schema
+
+
+@pytest.mark.parametrize("route_name", list(ROUTES))
+async def test_a_prose_answer_on_any_route_falls_back_to_the_marker(
+    httpx2_mock: Any, monkeypatch: pytest.MonkeyPatch, route_name: str
+) -> None:
+    config, (variable, key), url, answer, _ = ROUTES[route_name]
+    monkeypatch.setenv(variable, key)
+    httpx2_mock.post(url__startswith=url.split(":generateContent")[0]).mock(
+        return_value=httpx.Response(200, json=answer(f"Great, thanks. {END_MARKER}"))
+    )
+    settings = Settings(providers={config.provider: {"max_retries": 0}})
+    user = LLMInterlocutor("You were charged twice.", config, settings)
+    history = [
+        Message(role="user", content="Hi", turn=1),
+        Message(role="assistant", content="Hello", turn=1),
+    ]
+    assert await user.reply(history) == (
+        "Great, thanks.",
+        True,
+        "the end marker, in a prose answer",
     )

@@ -69,11 +69,6 @@ class RecordingProxy:
         with self._lock:
             self.exchanges.append(exchange)
 
-    def to(self, path: str) -> list[Exchange]:
-        """The exchanges on ``path`` (query string ignored), in the order they were sent."""
-        with self._lock:
-            return [e for e in self.exchanges if e.path.split("?", 1)[0] == path]
-
     def __enter__(self) -> RecordingProxy:
         self._thread.start()
         return self

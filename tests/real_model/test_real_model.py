@@ -1,9 +1,11 @@
 """``pt run-tests`` against a real model server, through a recording proxy.
 
 One conversational test plays three prompt versions — Chat Completions, Responses (stateless)
-and Anthropic Messages — on one real server, with a real simulated user and real judges. The
-model is tiny and weak: these tests assert that pt speaks each protocol correctly and copes with
-whatever comes back (prose for JSON, cut answers, early stops), never what the model says.
+and Anthropic Messages — on one real server, with a real simulated user and real judges, on two
+rows: a conversation of up to three turns, and a one-turn row that no simulated user can spoil,
+so that the judges always run. The model is tiny and weak: these tests assert that pt speaks
+each protocol correctly and copes with whatever comes back (prose for JSON, cut answers, a
+simulated user that echoes), never what the model says. ``pt`` runs once; every test reads it.
 """
 
 from __future__ import annotations
@@ -28,14 +30,21 @@ from tests.real_model.proxy import Exchange, RecordingProxy
 PT = [sys.executable, "-m", "prompttracker"]
 RUN_TIMEOUT_SECONDS = 900
 MODEL = "smollm2"  # the server serves one model, whatever the name
+CHAT, RESPONSES, MESSAGES = "/v1/chat/completions", "/v1/responses", "/v1/messages"
+API_PATHS = {1: CHAT, 2: RESPONSES, 3: MESSAGES}  # version → where its turns go
+EVALUATORS = ("length", "keyword", "llm_judge", "conversation_judge")
+JUDGES = ("llm_judge", "conversation_judge")
+# Keys, base URLs and the database of the caller's shell never reach the run.
+DROPPED_ENV = ("_API_KEY", "_BASE_URL", "PT_DB")
+
 PERSONA = (
     "You were charged twice for order 12345 and you want a refund. Say so briefly. "
     "Stop once the assistant promises the refund."
 )
-CHAT, RESPONSES, MESSAGES = "/v1/chat/completions", "/v1/responses", "/v1/messages"
-JUDGES = ("llm_judge", "conversation_judge")
-# Keys, base URLs and the database of the caller's shell never reach the run.
-DROPPED_ENV = ("_API_KEY", "_BASE_URL", "PT_DB")
+OPENINGS = {  # row → its first user message; requests are told apart by it
+    "charged twice": "I was charged twice for order 12345. Can I get a refund?",
+    "one question": "How long does a refund take?",
+}
 
 # Three wordings, one per API: three different conversations, so that one answer the model cuts
 # at the token cap does not decide every row. Short replies keep the simulated user short too:
@@ -86,12 +95,15 @@ DATASET = f"""\
 mode: conversational
 rows:
   - name: charged twice
-    variables:
-      company: Acme
-      opening_message: "I was charged twice for order 12345. Can I get a refund?"
+    variables: {{ company: Acme, opening_message: "{OPENINGS["charged twice"]}" }}
     interlocutor_simulation_prompt: "{PERSONA}"
     max_turns: 3
+  - name: one question
+    variables: {{ company: Acme, opening_message: "{OPENINGS["one question"]}" }}
+    interlocutor_simulation_prompt: "{PERSONA}"
+    max_turns: 1
 """
+PLANNED = 3 * len(OPENINGS)
 
 
 def settings(proxy_url: str) -> str:
@@ -118,8 +130,10 @@ class Played:
     db: Path
     junit: Path
     exchanges: list[Exchange]
-    proxy: RecordingProxy
     seconds: float
+
+    def to(self, path: str) -> list[Exchange]:
+        return [e for e in self.exchanges if e.path.split("?", 1)[0] == path]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +171,7 @@ def played(real_model_url: str, tmp_path_factory: pytest.TempPathFactory) -> Pla
         for exchange in exchanges:
             log.write(json.dumps(dataclasses.asdict(exchange)) + "\n")
     output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    return Played(result.returncode, output, db, junit, exchanges, proxy, seconds)
+    return Played(result.returncode, output, db, junit, exchanges, seconds)
 
 
 def rows(db: Path, sql: str, *parameters: Any) -> list[dict[str, Any]]:
@@ -170,12 +184,22 @@ def columns(db: Path, table: str) -> set[str]:
     return {row["name"] for row in rows(db, f"PRAGMA table_info({table})")}
 
 
+def conversations(db: Path) -> list[dict[str, Any]]:
+    """Each test run with its conversation's metadata (parsed)."""
+    found = rows(
+        db,
+        "SELECT test_runs.*, llm_responses.metadata AS conversation FROM test_runs "
+        "JOIN llm_responses ON llm_responses.test_run_id = test_runs.id",
+    )
+    return [{**t, "conversation": json.loads(t["conversation"])} for t in found]
+
+
 def test_run_stores_every_planned_test_run_without_errors(played: Played) -> None:
-    calls = [e for e in played.exchanges if e.path in (CHAT, RESPONSES, MESSAGES)]
+    calls = [e for e in played.exchanges if e.path in API_PATHS.values()]
     print(
         f"\nreal model: exit {played.exit_code} in {played.seconds:.0f} s, "
-        f"{len(calls)} model calls ({len(played.proxy.to(CHAT))} chat completions, "
-        f"{len(played.proxy.to(RESPONSES))} responses, {len(played.proxy.to(MESSAGES))} messages)"
+        f"{len(calls)} model calls ({len(played.to(CHAT))} chat completions, "
+        f"{len(played.to(RESPONSES))} responses, {len(played.to(MESSAGES))} messages)"
     )
     assert played.exit_code in (0, 1), played.output
     assert "Traceback" not in played.output, played.output
@@ -183,43 +207,42 @@ def test_run_stores_every_planned_test_run_without_errors(played: Played) -> Non
     [run] = rows(played.db, "SELECT * FROM runs")
     assert run["status"] == "completed", run
     planned = {r["plan_key"] for r in rows(played.db, "SELECT plan_key FROM run_plan")}
-    test_runs = rows(played.db, "SELECT * FROM test_runs")
-    assert len(planned) == 3, planned
+    test_runs = conversations(played.db)
+    assert len(planned) == PLANNED, planned
+    assert len(test_runs) == PLANNED
     assert {t["plan_key"] for t in test_runs} == planned
-    assert len(test_runs) == 3
-    print("statuses: " + ", ".join(f"v{t['version']} {t['status']}" for t in test_runs))
+    for t in test_runs:
+        stop = t["conversation"]
+        print(
+            f"v{t['version']} {t['row_name']}: {t['status']}, {stop['stop_reason']} "
+            f"after {stop['turn_count']} turn(s)" + (f" — {t['error']}" if t["error"] else "")
+        )
     errored = [f"v{t['version']}: {t['error']}" for t in test_runs if t["status"] == "error"]
     assert not errored, "test runs in error:\n" + "\n".join(errored)
-
-    responses = rows(played.db, "SELECT * FROM llm_responses")
-    assert len(responses) == 3
-    for response in responses:
-        metadata = json.loads(response["metadata"])
-        print(f"stop: {metadata['stop_reason']} after {metadata['turn_count']} turn(s)")
+    for t in test_runs:
+        metadata = t["conversation"]
         assert metadata["stop_reason"] and metadata["stop_reason"] != "error", metadata
         if metadata["stop_reason"] == "interlocutor_ended":
             assert metadata["stop"]["by"] == "simulated user", metadata
 
     suite = ET.parse(played.junit).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("errors")) == ("3", "0"), ET.tostring(suite)
-    assert len(suite.findall("testcase")) == 3
+    assert (suite.get("tests"), suite.get("errors")) == (str(PLANNED), "0"), ET.tostring(suite)
+    assert len(suite.findall("testcase")) == PLANNED
 
 
 def test_every_evaluation_ran_and_every_judge_answer_was_read(played: Played) -> None:
     evaluations = rows(played.db, "SELECT * FROM evaluations")
-    for test_run in rows(played.db, "SELECT * FROM test_runs"):
-        types = sorted(e["type"] for e in evaluations if e["test_run_id"] == test_run["id"])
-        if test_run["status"] == "invalid" and not types:
+    for t in conversations(played.db):
+        types = sorted(e["type"] for e in evaluations if e["test_run_id"] == t["id"])
+        if t["status"] == "invalid" and not types:
             # The simulated user failed its checks: nothing is scored, and the run says why.
-            [response] = rows(
-                played.db,
-                "SELECT metadata FROM llm_responses WHERE test_run_id = ?",
-                test_run["id"],
-            )
-            assert test_run["error"] or json.loads(response["metadata"]).get("invalid"), test_run
+            assert t["error"] or t["conversation"].get("invalid"), t
             continue
-        assert types == sorted(["length", "keyword", *JUDGES]), (test_run, types)
+        assert types == sorted(EVALUATORS), (t, types)
+    judged = [e for e in evaluations if e["type"] in JUDGES]
+    assert len(judged) >= 2 * 3, "the one-turn rows are always judged"
+
     has_inconclusive = "inconclusive" in columns(played.db, "evaluations")
     problems, repaired = [], 0
     for evaluation in evaluations:
@@ -239,12 +262,16 @@ def test_every_evaluation_ran_and_every_judge_answer_was_read(played: Played) ->
             if not answer.get("raw_response"):
                 problems.append(f"{where}: no raw_response in {answer}")
             repaired += bool(answer.get("repaired"))
-    print(f"\njudge answers repaired: {repaired}")
+    inconclusive = [e for e in evaluations if has_inconclusive and e["inconclusive"] is not None]
+    print(
+        f"\njudge evaluations: {len(judged)}, inconclusive: {len(inconclusive)}, "
+        f"answers repaired: {repaired}"
+    )
     assert not problems, "\n".join(problems)
-
-    if has_inconclusive:  # an inconclusive evaluation says why
-        reasons = [e["inconclusive"] for e in evaluations if e["inconclusive"] is not None]
-        assert all(isinstance(r, str) and r.strip() for r in reasons), reasons
+    # An inconclusive evaluation says why.
+    assert all(
+        isinstance(e["inconclusive"], str) and e["inconclusive"].strip() for e in inconclusive
+    )
 
 
 def test_requests_have_the_shape_of_each_api(played: Played) -> None:
@@ -252,49 +279,36 @@ def test_requests_have_the_shape_of_each_api(played: Played) -> None:
         f"{e.path} {e.status}: {e.response_text[:300]}" for e in played.exchanges if e.status != 200
     ]
     assert not refused, "the server refused requests:\n" + "\n".join(refused)
-    turns = {
-        t["version"]: t["turn_count"]
-        for t in rows(
-            played.db,
-            "SELECT version, json_extract(metadata, '$.turn_count') AS turn_count "
-            "FROM test_runs JOIN llm_responses ON llm_responses.test_run_id = test_runs.id",
-        )
-    }
 
-    chat = [e.request for e in played.proxy.to(CHAT)]
-    assert chat
+    chat = [e.request for e in played.to(CHAT)]
     for body in chat:
         assert "max_tokens" in body and "max_completion_tokens" not in body, body
     simulated = [b for b in chat if PERSONA in system_text(b)]
-    assert simulated, "no simulated-user request reached the server"
     for body in simulated:
         schema = (body.get("response_format") or {}).get("json_schema") or {}
         assert body["response_format"]["type"] == "json_schema", body
         assert schema.get("name") == "simulated_user_turn", body
-    under_test = [b for b in chat if b.get("response_format") is None]
-    assert len(under_test) == turns[1], under_test
 
-    responses = [e.request for e in played.proxy.to(RESPONSES)]
-    assert len(responses) == turns[2], responses
-    for number, body in enumerate(responses, 1):
+    for body in [e.request for e in played.to(RESPONSES)]:
         assert body.get("store") is False, body
         assert "previous_response_id" not in body, body
-        items = body["input"]
-        assert len(items) == 2 * number - 1, body  # stateless: the whole conversation each turn
-        assert all(item.get("type") == "message" for item in items), body
+        assert all(item.get("type") == "message" for item in body["input"]), body
 
-    messages = [e.request for e in played.proxy.to(MESSAGES)]
-    assert len(messages) == turns[3], messages
-    for number, body in enumerate(messages, 1):
-        assert [m["role"] for m in body["messages"]][-1] == "user", body
-        assert len(body["messages"]) == 2 * number - 1, body
+    # Each turn resends the whole conversation (2k-1 messages at turn k), on every route.
+    for t in conversations(played.db):
+        path, opening = API_PATHS[t["version"]], OPENINGS[t["row_name"]]
+        sent = [e.request for e in played.to(path) if first_user_text(path, e.request) == opening]
+        where = f"v{t['version']} {t['row_name']} on {path}"
+        assert len(sent) == t["conversation"]["turn_count"], (where, sent)
+        for turn, body in enumerate(sent, 1):
+            history = body["input"] if path == RESPONSES else body["messages"]
+            roles = [m["role"] for m in history if m.get("role") != "system"]
+            assert roles == ["user", "assistant"] * (turn - 1) + ["user"], (where, body)
 
 
-def test_the_simulated_user_stopped_in_structured_fields(played: Played) -> None:
+def test_the_simulated_user_answered_in_structured_fields(played: Played) -> None:
     answers = [
-        reply_content(e)
-        for e in played.proxy.to(CHAT)
-        if e.request and PERSONA in system_text(e.request)
+        reply_content(e) for e in played.to(CHAT) if e.request and PERSONA in system_text(e.request)
     ]
     structured = [a for a in answers if isinstance(a, dict) and "stop" in a]
     print(f"\nsimulated-user answers: {len(answers)}, JSON with 'stop': {len(structured)}")
@@ -312,6 +326,18 @@ def system_text(body: dict[str, Any]) -> str:
             content = message.get("content")
             return content if isinstance(content, str) else json.dumps(content)
     return ""
+
+
+def first_user_text(path: str, body: dict[str, Any] | None) -> str | None:
+    """The first user message of a request to ``path``, as text."""
+    items = (body or {}).get("input" if path == RESPONSES else "messages") or []
+    first = next((m for m in items if m.get("role") == "user"), None)
+    if first is None:
+        return None
+    content = first.get("content")
+    if isinstance(content, list):  # content blocks
+        return "".join(str(block.get("text", "")) for block in content)
+    return content
 
 
 def reply_content(exchange: Exchange) -> Any:
