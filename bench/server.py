@@ -9,7 +9,9 @@ SIGINT and exits 0. Endpoints:
 
 - ``POST /v1/chat/completions``: waits ``--latency-ms``, then answers a valid Chat Completions
   object. The text always mentions "refund" and never contains ``[END_CONVERSATION]``; a request
-  with a ``json_schema`` ``response_format`` (an LLM judge) gets ``{"feedback": ..., "score": 90}``.
+  with a ``json_schema`` ``response_format`` gets JSON: the simulated user (schema
+  ``simulated_user_turn``) a new question each turn that does not stop, so that conversations
+  play every turn and pass pt's simulator checks; an LLM judge ``{"feedback": ..., "score": 90}``.
   With ``--rate-limit-every N`` every N-th POST is answered 429 (``Retry-After: 0.1``) at once.
 - ``GET /stats``: request and connection counters and this process's CPU seconds.
 - ``POST /reset``: zeroes the counters (not the CPU time).
@@ -245,8 +247,14 @@ class BenchServer:
     def completion(self, request: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
         self.counters.completion_ids += 1
         response_format = request.get("response_format") or {}
-        judge = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
-        text = JUDGE_TEXT if judge else REPLY_TEXT
+        schema = response_format.get("json_schema") if isinstance(response_format, dict) else None
+        if not isinstance(schema, dict):
+            text = REPLY_TEXT
+        elif schema.get("name") == "simulated_user_turn":
+            asked = f"Thanks. And what about the charge on day {len(messages)} of the month?"
+            text = json.dumps({"message": asked, "stop": False, "reason": ""})
+        else:
+            text = JUDGE_TEXT
         prompt_chars = sum(content_chars(m.get("content")) for m in messages if isinstance(m, dict))
         prompt_tokens = max(1, prompt_chars // 4)
         completion_tokens = max(1, len(text) // 4)
