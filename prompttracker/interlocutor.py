@@ -7,7 +7,7 @@ from typing import Any
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
-from prompttracker.evaluators.judges import format_transcript
+from prompttracker.evaluators.judges import ask_judge_model, format_transcript
 from prompttracker.llm import router
 from prompttracker.llm.base import JsonSchema
 from prompttracker.llm.call_layer import CallLayer
@@ -183,14 +183,9 @@ async def review(
         format_transcript(conversation.messages),
         conversation.stop_reason == "interlocutor_ended",
     )
-    answer = await router.complete(
-        config.model_copy(update={"temperature": 0}),
-        settings,
-        system_prompt=REVIEW_SYSTEM_PROMPT,
-        messages=[Message(role="user", content=prompt, turn=1)],
-        response_format=REVIEW_SCHEMA,
-        calls=calls,
-        caller="judge",
+    judge = config.model_copy(update={"temperature": 0})
+    answer = await ask_judge_model(
+        judge, settings, REVIEW_SYSTEM_PROMPT, prompt, REVIEW_SCHEMA, calls
     )
     try:
         data = json.loads(answer.content)

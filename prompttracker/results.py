@@ -20,9 +20,6 @@ from prompttracker.messages import ConversationResult, Metered, Usage, Value, me
 # answer could not be read). Neither is a pass or a prompt failure; ``CISettings`` decides
 # whether they fail the gate.
 TestStatus = Literal["passed", "failed", "error", "invalid", "inconclusive"]
-# How the statuses rank when several apply: an error hides everything, an invalid conversation
-# hides its scores, a definite failure beats an undecided evaluator.
-STATUS_ORDER: tuple[TestStatus, ...] = ("error", "invalid", "failed", "inconclusive", "passed")
 # The order reports list them in.
 REPORT_ORDER: tuple[TestStatus, ...] = ("passed", "failed", "error", "invalid", "inconclusive")
 # The statuses that are neither a pass nor a prompt failure (nor an error).

@@ -174,20 +174,8 @@ class PromptVersionRunner:
         finally:
             await session.aclose()
         judge_config = effective_config(self.settings.judge, mock=self.mock)
-        if self._reviewed(conversation, interlocutor):
-            step(scoring=True)
-            try:
-                verdict = await review(
-                    conversation,
-                    row.interlocutor_simulation_prompt or "",
-                    judge_config,
-                    self.settings,
-                    self.calls,
-                )
-            except LLMCallError as exc:
-                conversation = conversation.model_copy(update={"error": str(exc)})
-            else:
-                conversation = _with_review(conversation, verdict)
+        if interlocutor is not None and self.settings.simulator_check:
+            conversation = await self._reviewed(conversation, row, judge_config)
 
         evaluations: list[EvaluationResult] = []
         if conversation.error is None and conversation.invalid is None:
@@ -210,24 +198,24 @@ class PromptVersionRunner:
             "evaluations": tuple(evaluations),
         }
 
-    def _reviewed(self, conversation: ConversationResult, interlocutor: object) -> bool:
-        """Whether the settings' ``simulator_check`` looks at this conversation: a simulated
-        one that the deterministic checks passed and that ended without an error."""
-        return bool(
-            self.settings.simulator_check
-            and interlocutor is not None
-            and conversation.error is None
-            and conversation.invalid is None
-        )
-
-
-def _with_review(conversation: ConversationResult, verdict: dict[str, Any]) -> ConversationResult:
-    """The conversation with the simulator check's verdict in its metadata; invalid when the
-    check found the simulated user broke down."""
-    metadata = {**conversation.metadata, "simulator_check": verdict}
-    if "invalid" in verdict:
-        metadata["invalid"] = {"by": "simulator check", "reason": verdict["invalid"]}
-    return conversation.model_copy(update={"metadata": metadata})
+    async def _reviewed(
+        self, conversation: ConversationResult, row: DatasetRow, judge: ModelConfig
+    ) -> ConversationResult:
+        """The conversation with the LLM simulator check's verdict (settings
+        ``simulator_check``), when the deterministic checks passed it and it ended without an
+        error; invalid when the check found the simulated user broke down."""
+        if conversation.error is not None or conversation.invalid is not None:
+            return conversation
+        step(scoring=True)
+        persona = row.interlocutor_simulation_prompt or ""
+        try:
+            verdict = await review(conversation, persona, judge, self.settings, self.calls)
+        except LLMCallError as exc:
+            return conversation.model_copy(update={"error": str(exc), "completed": False})
+        metadata = {**conversation.metadata, "simulator_check": verdict}
+        if "invalid" in verdict:
+            metadata["invalid"] = {"by": "simulator check", "reason": verdict["invalid"]}
+        return conversation.model_copy(update={"metadata": metadata})
 
 
 def status_of(
@@ -235,9 +223,10 @@ def status_of(
     evaluations: list[EvaluationResult],
     invalid: str | None = None,
 ) -> tuple[TestStatus, str | None]:
-    """The test run's status and why, ranked as ``STATUS_ORDER`` says: an API error or an
-    evaluator that raised is not a prompt failure, nor is a conversation the simulated user
-    broke (``invalid``); a definite failure beats an evaluator that could not decide."""
+    """The test run's status and why, the first that applies: ``error`` (an API error, an
+    evaluator that raised), ``invalid`` (the simulated user broke the conversation), ``failed``,
+    ``inconclusive`` (an evaluator could not decide), ``passed``. Neither an error nor an
+    invalid conversation is a prompt failure; a definite failure beats an undecided judge."""
     if conversation_error:
         return "error", conversation_error
     if invalid:

@@ -258,3 +258,21 @@ def test_reports_show_invalid_runs_as_their_own_kind(tmp_path, httpx2_mock, api_
     assert "Simulator error rate: 50% (1 of 2 conversations invalid)" in " ".join(
         shown.output.split()
     )
+
+
+def test_a_failed_simulator_check_call_is_an_error_naming_the_judge(tmp_path, httpx2_mock, api_key):
+    settings = "simulator_check: true\nproviders:\n  openai:\n    max_retries: 0\n"
+    write_project(tmp_path, {"billing": PROMPT}, {"billing": dataset("row")}, settings)
+    server = Server({"1000": ["When will the refund arrive?"]})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if b"simulated_user_review" in request.content:
+            return httpx.Response(500, json={"error": {"message": "boom", "type": "server_error"}})
+        return server(request)
+
+    httpx2_mock.post(URL).mock(side_effect=answer)
+    result = run()
+    assert result.exit_code == 1
+    [(status, error)] = stored(tmp_path, "select status, error from test_runs")
+    assert status == "error" and error.startswith("judge: ")
+    assert "HTTP 500" in error and api_key not in error

@@ -25,7 +25,7 @@ from prompttracker.evaluators.text import preview
 from prompttracker.llm import router
 from prompttracker.llm.base import JsonSchema
 from prompttracker.llm.call_layer import CallLayer
-from prompttracker.messages import Message
+from prompttracker.messages import AssistantTurn, Message
 from prompttracker.results import EvaluationResult
 
 # Feedback comes first so that the judge explains itself before it commits to a number.
@@ -251,6 +251,29 @@ def repair_judgement(raw: str) -> tuple[float, str, str]:
     raise ValueError(f"judge answer is not JSON and holds no score: {quoted!r}")
 
 
+async def ask_judge_model(
+    config: ModelConfig,
+    settings: Settings,
+    system_prompt: str,
+    prompt: str,
+    schema: JsonSchema,
+    calls: CallLayer | None = None,
+    sample: int = 0,
+) -> AssistantTurn:
+    """One prompt to the judge model with structured output, through the routing table, as a
+    judge's call (its accounting and its errors say "judge")."""
+    return await router.complete(
+        config,
+        settings,
+        system_prompt=system_prompt,
+        messages=[Message(role="user", content=prompt, turn=1)],
+        response_format=schema,
+        calls=calls,
+        caller="judge",
+        sample=sample,
+    )
+
+
 async def ask_judge(
     config: ModelConfig,
     settings: Settings,
@@ -261,15 +284,8 @@ async def ask_judge(
     """Send one judge prompt through the routing table and read the structured answer; an
     answer in prose is repaired when it holds a score. One that cannot be read says why (and
     that it was cut at the token cap, when it was)."""
-    turn = await router.complete(
-        config,
-        settings,
-        system_prompt=JUDGE_SYSTEM_PROMPT,
-        messages=[Message(role="user", content=prompt, turn=1)],
-        response_format=JUDGE_SCHEMA,
-        calls=calls,
-        caller="judge",
-        sample=sample,
+    turn = await ask_judge_model(
+        config, settings, JUDGE_SYSTEM_PROMPT, prompt, JUDGE_SCHEMA, calls, sample
     )
     raw = turn.content
     try:
