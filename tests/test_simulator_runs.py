@@ -276,3 +276,14 @@ def test_a_failed_simulator_check_call_is_an_error_naming_the_judge(tmp_path, ht
     [(status, error)] = stored(tmp_path, "select status, error from test_runs")
     assert status == "error" and error.startswith("judge: ")
     assert "HTTP 500" in error and api_key not in error
+
+
+def test_the_json_document_carries_the_simulator_error_rate(tmp_path, httpx2_mock, api_key):
+    write_project(tmp_path, {"billing": PROMPT}, {"billing": dataset("good", "broken")})
+    server = Server({"1000": ["When will the refund arrive?"], "1001": [BROKEN, "Fine, thanks."]})
+    httpx2_mock.post(URL).mock(side_effect=server)
+    result = runner.invoke(app, ["run-tests", "--json", "--regenerate-invalid", "1"])
+    document = json.loads(result.stdout)
+    assert document["simulator"] == {"invalid": 1, "conversations": 3, "error_rate": 1 / 3}
+    assert sorted(len(t["regenerated"]) for t in document["test_runs"]) == [0, 1]
+    assert document["run"]["invalid"] == 0 and document["run"]["passed"] == 2

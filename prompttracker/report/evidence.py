@@ -14,7 +14,7 @@ from prompttracker.evidence import Comparison, Evidence, RunComparison, VersionS
 from prompttracker.messages import Metered, metered_total
 from prompttracker.report.summary import FULL_TABLE_LIMIT, borderless_table
 from prompttracker.report.transcript import usd
-from prompttracker.results import RunRecord, TestRunRow
+from prompttracker.results import RunRecord, TestRunRow, simulator_errors
 
 CALLER_NAMES = {
     "assistant": "prompt under test",
@@ -313,6 +313,7 @@ def run_document(
     """The run as JSON for scripts: its record, test runs, evidence, gate and what it cost."""
     flaky = evidence.flaky_rows
     total = metered_total(dict(metered))
+    invalid, conversations = simulator_errors(outcomes)
     return {
         "run": run.model_dump(mode="json"),
         "test_runs": [
@@ -326,6 +327,7 @@ def run_document(
                 "row": o.row_name,
                 "repeat": o.repeat,
                 "status": o.status,
+                "regenerated": list(o.regenerated),
                 "score": o.score,
                 "scores": o.scores,
                 "flaky": (o.prompt_slug, o.test_name, o.version, o.dataset, o.row_name) in flaky,
@@ -336,6 +338,11 @@ def run_document(
             for o in outcomes
         ],
         **evidence.as_dict(),
+        "simulator": {
+            "invalid": invalid,
+            "conversations": conversations,
+            "error_rate": invalid / conversations if conversations else None,
+        },
         "usage": {caller: m.model_dump() for caller, m in metered.items()},
         "cost_usd": total.cost_usd,
     }

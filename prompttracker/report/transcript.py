@@ -183,9 +183,8 @@ def _stop_line(conversation: ConversationResult) -> Text:
     if isinstance(stop, dict) and stop.get("reason"):
         line.append(f" ({stop.get('by', 'simulated user')}: {stop['reason']})", style="dim")
     check = conversation.metadata.get("simulator_check")
-    if isinstance(check, dict) and "invalid" not in check:
-        said = check.get("reason") or check.get("verdict")
-        line.append(f" · simulator check: {'passed' if 'reason' in check else said}", style="dim")
+    if isinstance(check, dict) and "invalid" not in check:  # an invalid one has its own line
+        line.append(f" · simulator check: {check.get('verdict', 'passed')}", style="dim")
     line.append(f" · {conversation.turn_count} {turns}", style="dim")
     return line
 
