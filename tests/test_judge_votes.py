@@ -27,6 +27,14 @@ async def test_three_votes_give_the_median_and_the_majority(fake_judge: FakeJudg
     assert len({call["messages"][-1].content for call in fake_judge.calls}) == 1  # same prompt
 
 
+async def test_a_readable_vote_without_feedback_is_not_called_inconclusive(
+    fake_judge: FakeJudge,
+) -> None:
+    fake_judge.answers.append('{"score": 72.5}')
+    result = await evaluate("llm_judge", {}, context("q", "a"))
+    assert (result.status, result.score, result.feedback) == ("passed", 72.5, "")
+
+
 async def test_one_vote_is_the_plain_judge_at_temperature_zero(fake_judge: FakeJudge) -> None:
     fake_judge.answers.append(answer(75, "Polite."))
     result = await evaluate("llm_judge", {}, context("q", "a"))

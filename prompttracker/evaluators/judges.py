@@ -8,12 +8,12 @@ and every prompt and raw answer is kept in the evaluation's details.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
@@ -64,7 +64,7 @@ RAW_IN_ERROR_CHARS = 1000
 TOOL_OUTPUT_CHARS = 500
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Judgement:
     """One answer of the judge: its score, or why none could be read from it."""
 
@@ -74,18 +74,8 @@ class Judgement:
     repaired: str | None = None  # how an answer that was not plain JSON was read
     unreadable: str | None = None  # why no score could be read, even after repair
 
-    def entry(self) -> dict[str, Any]:
-        """The vote as evaluation details keep it."""
-        return {
-            "score": self.score,
-            "feedback": self.feedback,
-            "raw_response": self.raw_response,
-            "repaired": self.repaired,
-            "unreadable": self.unreadable,
-        }
 
-
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Ballot:
     """A judge's votes on one prompt: the median score and the majority verdict, or why the
     votes decide nothing (``inconclusive``). One vote is a ballot of one."""
@@ -144,7 +134,7 @@ class Ballot:
         first = next((j for j in self.judgements if j.score is not None), None)
         said = f"{repaired_note(first)}{first.feedback}" if first else ""
         if len(self.judgements) == 1:
-            return said or f"Inconclusive: {self.inconclusive}"
+            return said if first else f"Inconclusive: {self.inconclusive}"
         median = "none" if self.score is None else f"{self.score:g}"
         tally = (
             f"Median score {median} of {len(self.judgements)} votes "
@@ -158,7 +148,7 @@ class Ballot:
         first = self.judgements[0]
         details: dict[str, Any] = {"raw_response": first.raw_response, "repaired": self.repaired}
         if len(self.judgements) > 1:
-            details["votes"] = [j.entry() for j in self.judgements]
+            details["votes"] = [dataclasses.asdict(j) for j in self.judgements]
         return details
 
 
