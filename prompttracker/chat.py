@@ -226,7 +226,7 @@ class Chat:
         )
         made: list[Message] = []
         for _ in range(turns):
-            text, ended, written = await self.conversation.ask(user)
+            text, ended, written, _ = await self.conversation.ask(user)
             self.simulated_user_done = ended or not text.strip()
             if not text.strip():
                 break

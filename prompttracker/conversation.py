@@ -7,7 +7,7 @@ plays it a turn at a time for a person at the keyboard, through the same methods
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from prompttracker.errors import LLMCallError
 from prompttracker.llm.base import Session
@@ -19,10 +19,19 @@ from prompttracker.simulator_checks import SimulatorProblem, check_user_turn
 class Interlocutor(Protocol):
     async def reply(
         self, messages: list[Message]
-    ) -> tuple[str, bool] | tuple[str, bool, str | None]:
-        """The simulated user's next message, whether it ended the conversation, and (when it
-        did, optionally) why."""
+    ) -> tuple[str, bool] | tuple[str, bool, str | None] | tuple[str, bool, str | None, bool]:
+        """The simulated user's next message, whether it ended the conversation, and
+        (optionally) why it did and whether its answer was cut at the token cap."""
         ...
+
+
+class Asked(NamedTuple):
+    """What the simulated user said, and what its call used."""
+
+    text: str
+    ended: bool
+    written: Metered
+    cut: bool = False  # its answer stopped at the token cap
 
 
 class Conversation:
@@ -74,14 +83,15 @@ class Conversation:
         _merge_extras(self.extras, answer.extras)
         return message
 
-    async def ask(self, interlocutor: Interlocutor) -> tuple[str, bool, Metered]:
-        """The simulated user's next message, whether it ended, and what its calls used. When
-        it ends, why goes to the conversation's metadata (``stop``)."""
+    async def ask(self, interlocutor: Interlocutor) -> Asked:
+        """The simulated user's next message, whether it ended, what its calls used, and
+        whether it was cut at the token cap. When it ends, why goes to the conversation's
+        metadata (``stop``)."""
         with self.session.calls.metering() as meter:
-            text, ended, *why = await interlocutor.reply(self.messages)
+            text, ended, *more = await interlocutor.reply(self.messages)
         if ended:
-            self.extras["stop"] = {"by": "simulated user", "reason": why[0] if why else None}
-        return text, ended, meter.total
+            self.extras["stop"] = {"by": "simulated user", "reason": more[0] if more else None}
+        return Asked(text, ended, meter.total, cut=len(more) > 1 and bool(more[1]))
 
     def result(self, stop_reason: StopReason, error: str | None = None) -> ConversationResult:
         return ConversationResult(
@@ -117,10 +127,10 @@ async def simulate(
         if not user_text.strip():
             if interlocutor is None:
                 raise LLMCallError("the first user message is empty and no interlocutor is set")
-            user_text, ended, written = await conversation.ask(interlocutor)
+            user_text, ended, written, cut = await conversation.ask(interlocutor)
             if ended and not user_text.strip():
                 return conversation.result("interlocutor_ended")
-            problem = check_user_turn(user_text, 1, conversation.messages)
+            problem = check_user_turn(user_text, 1, conversation.messages, cut=cut)
             if problem:
                 return _invalid(conversation, problem, user_text, written)
         while conversation.turns < max_turns:
@@ -128,11 +138,11 @@ async def simulate(
             turn = conversation.turns
             if interlocutor is None or turn >= max_turns:
                 break
-            user_text, ended, written = await conversation.ask(interlocutor)
+            user_text, ended, written, cut = await conversation.ask(interlocutor)
             if ended and not user_text.strip():
                 stop_reason = "interlocutor_ended"
                 break
-            problem = check_user_turn(user_text, turn + 1, conversation.messages)
+            problem = check_user_turn(user_text, turn + 1, conversation.messages, cut=cut)
             if problem:
                 return _invalid(conversation, problem, user_text, written)
             if ended:

@@ -69,9 +69,10 @@ class LLMInterlocutor:
         self.calls = calls
         self.sample = sample  # which play of the conversation (a regenerated one draws anew)
 
-    async def reply(self, messages: list[Message]) -> tuple[str, bool, str | None]:
-        """The next user message, whether the simulated user ended the conversation, and why
-        (its ``reason``; for a marker read from prose, that it was the marker)."""
+    async def reply(self, messages: list[Message]) -> tuple[str, bool, str | None, bool]:
+        """The next user message, whether the simulated user ended the conversation, why (its
+        ``reason``; for a marker read from prose, that it was the marker), and whether its
+        answer was cut at the token cap."""
         flipped = flip_roles(messages)
         if not flipped or flipped[-1].role != "user":
             flipped.append(Message(role="user", content=OPENING, turn=len(messages) + 1))
@@ -85,7 +86,7 @@ class LLMInterlocutor:
             caller="simulated_user",
             sample=self.sample,
         )
-        return read_reply(answer.content)
+        return (*read_reply(answer.content), answer.truncated)
 
 
 def flip_roles(messages: list[Message]) -> list[Message]:

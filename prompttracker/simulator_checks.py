@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from prompttracker.messages import Message
 
 CHECKS: dict[str, str] = {
+    "cut": "the simulated user's answer was cut at its token cap before it was complete",
     "empty": "the simulated user's message is empty or only whitespace",
     "repeats": "the simulated user sends one of its own earlier messages again",
     "echoes": "the simulated user echoes the assistant's last message back to it",
@@ -29,6 +30,7 @@ CHECKS: dict[str, str] = {
 
 # What ``describe`` says the simulated user did, before the detail.
 _SUMMARIES = {
+    "cut": "was cut off",
     "empty": "wrote nothing",
     "repeats": "repeated itself",
     "echoes": "echoed the assistant",
@@ -50,10 +52,19 @@ class SimulatorProblem:
         return f"the simulated user {_SUMMARIES[self.check]} at turn {self.turn}: {self.detail}"
 
 
-def check_user_turn(text: str, turn: int, history: Sequence[Message]) -> SimulatorProblem | None:
+def check_user_turn(
+    text: str, turn: int, history: Sequence[Message], *, cut: bool = False
+) -> SimulatorProblem | None:
     """The first problem with the simulated user's message ``text`` for ``turn``, given the
     conversation so far (``history``: user and assistant Messages before this user turn, in
-    order), or None."""
+    order), or None. ``cut``: its answer stopped at the token cap (``finish_reason: length``),
+    so the message is not what it meant to write."""
+    if cut:
+        detail = (
+            f"{_quote(_flatten(text))} (its answer hit the token cap: raise the interlocutor "
+            "setting's max_tokens)"
+        )
+        return SimulatorProblem("cut", turn, detail)
     if _BLANK.fullmatch(text):
         empty = "its message was empty" if not text else "its message was only whitespace"
         return SimulatorProblem("empty", turn, empty)

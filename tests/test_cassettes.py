@@ -573,9 +573,9 @@ def test_the_shipped_cassettes_replay_the_recorded_example_tests(
     assert len(statuses) == 8
     assert sorted(row for row, status, _ in statuses if status == "passed") == ["laptop size"]
     assert not [error for _, status, error in statuses if status == "error"]  # no gap
-    # Twice the small model, playing the customer, spoke as the assistant: the simulator
+    # Twice the small model, playing the customer, ran past its token cap: the simulator
     # checks stop those conversations as invalid, not as failures of the prompt.
     invalid = sorted((row, error) for row, status, error in statuses if status == "invalid")
     assert [row for row, _ in invalid] == ["double charged", "silent opener"]
-    assert all("the simulated user spoke as the assistant" in error for _, error in invalid)
+    assert all("the simulated user was cut off at turn" in error for _, error in invalid)
     assert "Simulator error rate: 67% (2 of 3 conversations invalid)" in result.output

@@ -37,8 +37,18 @@ ORDER = conversation(
 
 
 def test_checks_are_named_and_described() -> None:
-    assert list(CHECKS) == ["empty", "repeats", "echoes", "as_assistant", "protocol_leak"]
+    assert list(CHECKS) == ["cut", "empty", "repeats", "echoes", "as_assistant", "protocol_leak"]
     assert all(description for description in CHECKS.values())
+
+
+def test_an_answer_cut_at_the_token_cap_is_reported_first() -> None:
+    found = check_user_turn("I would like to know when my", 2, [], cut=True)
+    assert found is not None and found.check == "cut"
+    assert found.describe() == (
+        "the simulated user was cut off at turn 2: 'I would like to know when my' (its answer "
+        "hit the token cap: raise the interlocutor setting's max_tokens)"
+    )
+    assert check_user_turn("I would like to know when my refund arrives", 2, []) is None
 
 
 def test_describe_names_the_turn_and_quotes_the_text() -> None:

@@ -287,3 +287,26 @@ def test_the_json_document_carries_the_simulator_error_rate(tmp_path, httpx2_moc
     assert document["simulator"] == {"invalid": 1, "conversations": 3, "error_rate": 1 / 3}
     assert sorted(len(t["regenerated"]) for t in document["test_runs"]) == [0, 1]
     assert document["run"]["invalid"] == 0 and document["run"]["passed"] == 2
+
+
+def test_a_simulated_user_cut_at_its_token_cap_is_invalid_and_says_what_to_raise(
+    tmp_path, httpx2_mock, api_key
+):
+    write_project(tmp_path, {"billing": PROMPT}, {"billing": dataset("row")})
+    server = Server({"1000": []})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if b"simulated_user_turn" in request.content:
+            cut = completion('{"message": "I would like to know when my refund', 9)
+            cut["choices"][0]["finish_reason"] = "length"
+            return httpx.Response(200, json=cut)
+        return server(request)
+
+    httpx2_mock.post(URL).mock(side_effect=answer)
+    result = run()
+    [(status, error)] = stored(tmp_path, "select status, error from test_runs")
+    assert status == "invalid"
+    assert error.startswith("the simulated user was cut off at turn 2: ")
+    assert "raise the interlocutor setting's max_tokens" in error
+    assert len(server.of(None)) == 1  # the cut message was not sent on
+    assert result.exit_code == 1  # nothing was decided

@@ -182,7 +182,7 @@ async def test_the_simulated_user_stops_through_the_schema_on_every_route(
         Message(role="user", content="I was charged twice.", turn=1),
         Message(role="assistant", content="I have refunded it.", turn=1),
     ]
-    assert await user.reply(history) == ("Perfect, thanks!", True, "refund promised")
+    assert await user.reply(history) == ("Perfect, thanks!", True, "refund promised", False)
     assert schema_of(body(route)) == STOP_SCHEMA.schema
 
 
@@ -205,4 +205,5 @@ async def test_a_prose_answer_on_any_route_falls_back_to_the_marker(
         "Great, thanks.",
         True,
         "the end marker, in a prose answer",
+        False,
     )
