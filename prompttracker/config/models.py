@@ -55,6 +55,67 @@ class ToolConfig(Strict):
     code_interpreter: CodeInterpreterConfig | None = None
 
 
+# The routes whose structured output has OpenAI's strict mode.
+OPENAI_STRICT = {
+    ApiType.OPENAI_CHAT_COMPLETIONS,
+    ApiType.OPENAI_RESPONSES,
+    ApiType.OPENAI_ASSISTANTS,
+}
+
+
+def strict_mode_problem(schema: Any, where: str = "") -> str | None:
+    """What OpenAI's strict mode refuses in ``schema``: an object whose properties are not all
+    required, or that allows other properties. None when it takes it."""
+    if isinstance(schema, list):
+        found = (strict_mode_problem(item, f"{where}/{i}") for i, item in enumerate(schema))
+        return next((p for p in found if p), None)
+    if not isinstance(schema, dict):
+        return None
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        at = where or "/"
+        missing = [name for name in properties if name not in (schema.get("required") or [])]
+        if missing:
+            return f"needs every property required, and at {at} {missing} are not"
+        if schema.get("additionalProperties") is not False:
+            return f"needs additionalProperties: false on every object, and {at} does not say so"
+    found = (
+        strict_mode_problem(value, f"{where}/{key}")
+        for key, value in schema.items()
+        if isinstance(value, dict | list)
+    )
+    return next((p for p in found if p), None)
+
+
+class ResponseFormat(Strict):
+    """Structured output for the prompt under test: every reply must be JSON matching
+    ``schema``. Written either whole (``{name, schema, strict}``) or as the bare JSON Schema."""
+
+    name: str = Field(default="response", pattern=FUNCTION_NAME)
+    schema_: dict[str, Any] = Field(alias="schema")
+    # OpenAI's strict mode (Chat Completions, Responses, Assistants): every property required
+    # and additionalProperties false, and the reply is guaranteed to match. Other routes ignore it.
+    strict: bool = True
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_schema(cls, data: Any) -> Any:
+        """``response_format: {type: object, …}`` is the schema itself."""
+        if isinstance(data, dict) and "schema" not in data and "schema_" not in data:
+            return {"schema": data}
+        return data
+
+    @field_validator("schema_")
+    @classmethod
+    def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        from prompttracker.evaluators.structure import schema_validator  # evaluators import us
+
+        schema_validator(schema)
+        return schema
+
+
 # Which tools each route can send. Assistants use the tools stored on the assistant itself.
 ROUTE_TOOLS: dict[ApiType, set[str]] = {
     ApiType.OPENAI_CHAT_COMPLETIONS: {"function"},
@@ -83,6 +144,7 @@ class ModelConfig(Strict):
     # Responses only: chain by previous_response_id (default), keep a Conversations-API
     # conversation, or be stateless: resend the whole conversation each turn with store: false.
     conversation_state: Literal["previous_response_id", "conversation", "stateless"] | None = None
+    response_format: ResponseFormat | None = None
 
     @model_validator(mode="after")
     def _check_route(self) -> ModelConfig:
@@ -104,6 +166,13 @@ class ModelConfig(Strict):
                 "'conversation_state' is only used with provider openai, api responses"
             )
         self._check_tools(api_type)
+        if self.response_format and self.response_format.strict and api_type in OPENAI_STRICT:
+            problem = strict_mode_problem(self.response_format.schema_)
+            if problem:
+                raise ValueError(
+                    f"response_format: OpenAI's strict mode {problem}; fix the schema, or set "
+                    "response_format.strict: false (the reply is then not guaranteed to match)"
+                )
         return self
 
     def _check_tools(self, api_type: ApiType) -> None:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from prompttracker.config.models import DatasetRow, EvaluatorSpec, ModelConfig
+from prompttracker.config.models import DatasetRow, EvaluatorSpec, ModelConfig, PromptVersion
 from prompttracker.config.settings import Settings
 from prompttracker.llm.call_layer import CallLayer
 from prompttracker.messages import ConversationResult, Message
@@ -171,6 +171,12 @@ class Evaluator(ABC):
     def __init__(self, spec: EvaluatorSpec) -> None:
         self.spec = spec
         self.config: Any = self.Config.model_validate(spec.config)
+
+    @classmethod
+    def version_problem(cls, config: Any, version: PromptVersion, path: str) -> str | None:
+        """Why ``version`` (at ``path``) cannot feed an evaluator with this (valid) ``config``,
+        beyond ``requires_tool``; None when it can. The loader asks for every version."""
+        return None
 
     async def evaluate(self, ctx: EvaluationContext) -> EvaluationResult:
         """Narrow ``ctx`` to the spec's turn and role, then ``check`` it.

@@ -82,12 +82,20 @@ def capability_problem(spec: EvaluatorSpec, version: PromptVersion, path: str) -
     """Why ``version`` (at ``path``, e.g. ``versions[0]``) cannot feed the evaluator, if it can't.
 
     A tool check needs its tool in ``model_config.tools`` (for ``api: assistants`` that list
-    describes the assistant); ``function_call`` needs ``tool_config.functions``.
+    describes the assistant); ``function_call`` needs ``tool_config.functions``; any other
+    evaluator says what it needs in ``Evaluator.version_problem`` (``format`` with ``schema:
+    response_format`` needs the version's ``response_format``).
     """
     cls = evaluator_types().get(spec.type)
-    tool = cls.requires_tool if cls else None
-    if tool is None:
+    if cls is None:
         return None
+    tool = cls.requires_tool
+    if tool is None:
+        try:
+            config = cls.Config.model_validate(spec.config)
+        except ValidationError:
+            return None  # reported as a config problem
+        return cls.version_problem(config, version, path)
     config = version.model_config_
     where = f"version {version.version} ({config.label})"
     if tool == "function":

@@ -14,6 +14,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from prompttracker.config.models import PromptVersion
 from prompttracker.evaluators.base import EvaluationContext, Evaluator, EvaluatorConfig
 from prompttracker.evaluators.patterns import backtracking_risk, search
 from prompttracker.evaluators.text import round_half_up
@@ -97,10 +98,11 @@ class FormatEvaluator(Evaluator):
         required_keys: list[str] = Field(
             default_factory=list, description="json: top-level keys that must be present"
         )
-        json_schema: dict[str, Any] | None = Field(
+        json_schema: dict[str, Any] | Literal["response_format"] | None = Field(
             default=None,
             alias="schema",
-            description="json: a JSON Schema the message must validate against",
+            description="json: a JSON Schema the message must validate against, or "
+            "'response_format': the version's own model_config.response_format",
         )
         strict: bool = Field(
             default=False,
@@ -112,8 +114,8 @@ class FormatEvaluator(Evaluator):
 
         @field_validator("json_schema")
         @classmethod
-        def _check_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-            if schema is not None:
+        def _check_schema(cls, schema: dict[str, Any] | str | None) -> dict[str, Any] | str | None:
+            if isinstance(schema, dict):
                 schema_validator(schema)
             return schema
 
@@ -135,10 +137,24 @@ class FormatEvaluator(Evaluator):
                 raise ValueError("require_headers only applies to format: markdown")
             return self
 
+    @classmethod
+    def version_problem(cls, config: Any, version: PromptVersion, path: str) -> str | None:
+        if config.json_schema != "response_format" or version.model_config_.response_format:
+            return None
+        return (
+            f"version {version.version} ({version.model_config_.label}) has no response_format, "
+            f"so schema: response_format has no schema to check; add one under "
+            f"{path}.model_config.response_format, or give the schema here"
+        )
+
     async def check(self, ctx: EvaluationContext) -> EvaluationResult:
         text = ctx.response
         if self.config.format == "json":
-            return self._check_json(text)
+            schema = self.config.json_schema
+            if schema == "response_format":
+                wanted = ctx.model_config.response_format
+                schema = wanted.schema_ if wanted else None
+            return self._check_json(text, schema)
         if self.config.format == "markdown":
             return self._check_markdown(text)
         passed = bool(text)
@@ -157,7 +173,7 @@ class FormatEvaluator(Evaluator):
             100, True, "Valid markdown format.", format="markdown", has_headers=has_headers
         )
 
-    def _check_json(self, text: str) -> EvaluationResult:
+    def _check_json(self, text: str, schema: dict[str, Any] | None) -> EvaluationResult:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -169,7 +185,6 @@ class FormatEvaluator(Evaluator):
                 valid_json=False,
             )
         config = self.config
-        schema: dict[str, Any] | None = config.json_schema
         problems: list[str] = []
         is_object = isinstance(data, dict)
         if not is_object and (config.required_keys or config.strict):
@@ -182,7 +197,7 @@ class FormatEvaluator(Evaluator):
         extra = [k for k in keys if allowed and k not in allowed] if config.strict else []
         if extra:
             problems.append(f"extra keys not allowed in strict mode: {', '.join(extra)}")
-        errors = self._schema_errors(data) if schema is not None else []
+        errors = schema_errors(schema, data) if schema is not None else []
         if errors:
             shown = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:MAX_SCHEMA_ERRORS])
             problems.append(f"schema violations ({len(errors)}): {shown}")
@@ -216,12 +231,14 @@ class FormatEvaluator(Evaluator):
             schema_errors=errors,
         )
 
-    def _schema_errors(self, data: Any) -> list[dict[str, str]]:
-        validator = schema_validator(self.config.json_schema)
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-        return [
-            {"path": e.json_path, "message": e.message, "keyword": str(e.validator)} for e in errors
-        ]
+
+def schema_errors(schema: dict[str, Any], data: Any) -> list[dict[str, str]]:
+    """Every way ``data`` breaks ``schema``, in document order."""
+    validator = schema_validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    return [
+        {"path": e.json_path, "message": e.message, "keyword": str(e.validator)} for e in errors
+    ]
 
 
 EVALUATORS: list[type[Evaluator]] = [FormatEvaluator]

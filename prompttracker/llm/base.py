@@ -19,10 +19,12 @@ from prompttracker.messages import AssistantTurn, Message
 
 @dataclass(frozen=True)
 class JsonSchema:
-    """Structured output: the answer must be JSON matching ``schema`` (used by the judges)."""
+    """Structured output: the answer must be JSON matching ``schema`` (the judges', the
+    simulated user's, and a prompt version's ``response_format``)."""
 
     name: str
     schema: dict[str, Any]
+    strict: bool = True  # OpenAI's strict mode
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 One session plays three roles, told apart by what it is asked:
 
-- a judge, when a JSON schema is requested: JSON that validates against it;
+- a judge, when a JSON schema is requested: JSON that validates against it (a version with
+  its own ``response_format`` is the assistant, answering JSON valid against that schema);
 - a simulated user, when the system prompt mentions ``[END_CONVERSATION]``: follow-ups drawn
   from the persona, then a closing line and the marker after two exchanges;
 - the assistant under test otherwise: a short reply that quotes the user's message, so that
@@ -213,7 +214,7 @@ class MockSession(Session):
                 message = content.split(END_MARKER, 1)[0].strip()
                 reason = "the customer's goal was reached (mock)" if stop else ""
                 content = json.dumps({"message": message, "stop": stop, "reason": reason})
-        elif response_format is not None:
+        elif response_format is not None and self.config.response_format is None:  # a judge
             content = json.dumps(mock_json(response_format.schema, seed))
         else:
             activity = use_tools(
@@ -224,8 +225,13 @@ class MockSession(Session):
                 function_outputs=self.options.function_outputs,
                 arguments_for=mock_arguments,
             )
-            content = " ".join(
-                filter(None, [assistant_reply(user_message, seed), activity.summary])
+            said = " ".join(filter(None, [assistant_reply(user_message, seed), activity.summary]))
+            # A version with response_format answers JSON valid against it, its strings saying
+            # what the plain reply would.
+            content = (
+                json.dumps(mock_json(response_format.schema, seed, text=said))
+                if response_format is not None
+                else said
             )
         self._messages += [
             Message(role="user", content=user_message, turn=turn),

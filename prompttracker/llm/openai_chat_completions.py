@@ -40,12 +40,17 @@ def to_chat_messages(system_prompt: str, history: Sequence[Message]) -> list[Cha
 
 
 def response_format_param(response_format: JsonSchema) -> dict[str, Any]:
-    """Structured output: strict JSON schema (the judges rely on the answer parsing)."""
+    """Structured output: a JSON schema, strict unless it says not (the judges rely on their
+    answers parsing)."""
     # The API only accepts [A-Za-z0-9_-]{1,64} as a schema name.
     name = re.sub(r"[^A-Za-z0-9_-]", "_", response_format.name)[:64] or "response"
     return {
         "type": "json_schema",
-        "json_schema": {"name": name, "schema": response_format.schema, "strict": True},
+        "json_schema": {
+            "name": name,
+            "schema": response_format.schema,
+            "strict": response_format.strict,
+        },
     }
 
 

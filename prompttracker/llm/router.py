@@ -5,6 +5,7 @@ Entries are import paths so that ``pt --help`` imports no SDK; a route is import
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from importlib import import_module
 
@@ -64,8 +65,14 @@ def effective_config(config: ModelConfig, *, mock: bool) -> ModelConfig:
 def open_session(
     config: ModelConfig, settings: Settings, options: SessionOptions | None = None
 ) -> Session:
-    """Open a session on the API that ``config`` names."""
-    return session_class(config.api_type)(config, settings, options or SessionOptions())
+    """Open a session on the API that ``config`` names. A version's ``response_format`` is the
+    session's structured output unless the caller asks for its own (a judge's)."""
+    options = options or SessionOptions()
+    wanted = config.response_format
+    if wanted is not None and options.response_format is None:
+        schema = JsonSchema(name=wanted.name, schema=wanted.schema_, strict=wanted.strict)
+        options = dataclasses.replace(options, response_format=schema)
+    return session_class(config.api_type)(config, settings, options)
 
 
 async def complete(
