@@ -47,7 +47,7 @@ def test_keys_come_from_the_config_models() -> None:
     assert web["threshold_score"].constraints == "≥ 0, ≤ 100"
     fmt = {k.name: k for k in infos["format"].keys}
     assert "schema" in fmt  # the YAML spelling, not the Python field name
-    assert fmt["schema"].type == "dict[str, any] | null"
+    assert fmt["schema"].type == 'dict[str, any] | "response_format" | null'
     assert fmt["format"].type == '"json" | "markdown" | "plain_text"'
     assert fmt["format"].default == "plain_text"
     patterns = {k.name: k for k in infos["pattern_match"].keys}["patterns"]
