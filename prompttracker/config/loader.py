@@ -210,7 +210,10 @@ def _is_project(folder: Path) -> bool:
 
 def load_project(root: Path | str = ".") -> Project:
     """Load and validate a project; raise one ConfigError listing every problem found."""
+    from prompttracker.evaluators.python import add_import_root
+
     root = project_root(root)
+    add_import_root(root)  # `type: python` evaluators import the project's own modules
     problems: list[Problem] = []
     settings = _load_settings(root, problems)
     project = Project(root=root, settings=settings or Settings())

@@ -15,8 +15,10 @@ from prompttracker.results import EvaluationResult
 
 
 def evaluator_types() -> dict[str, type[Evaluator]]:
-    """Evaluator classes by ``type`` name, in the order the README lists them."""
-    from prompttracker.evaluators import functions, judges, structure, text, tools
+    """Evaluator classes by ``type`` name, in the order the README lists them, then those that
+    installed packages register (``prompttracker.evaluators`` entry points; a built-in name
+    cannot be taken over)."""
+    from prompttracker.evaluators import functions, judges, python, structure, text, tools
 
     classes: list[type[Evaluator]] = [
         *text.EVALUATORS,
@@ -24,8 +26,25 @@ def evaluator_types() -> dict[str, type[Evaluator]]:
         *judges.EVALUATORS,
         *functions.EVALUATORS,
         *tools.EVALUATORS,
+        *python.EVALUATORS,
     ]
-    return {cls.type: cls for cls in classes}
+    built_in = {cls.type: cls for cls in classes}
+    plugins, _ = python.plugin_types()
+    return {**built_in, **{n: c for n, c in plugins.items() if n not in built_in}}
+
+
+def unknown_type_message(name: str, types: dict[str, type[Evaluator]]) -> str:
+    """Why ``name`` is not an evaluator type: a typo, or a plugin that did not load."""
+    from prompttracker.evaluators.python import plugin_types
+
+    _, broken = plugin_types()
+    failed = next((b for b in broken if b.name == name), None)
+    if failed is not None:
+        return (
+            f"evaluator type {name!r} comes from the entry point {failed.value}, which did not "
+            f"load: {failed.error}"
+        )
+    return f"unknown evaluator type {name!r}" + did_you_mean(name, list(types))
 
 
 def config_problems(spec: EvaluatorSpec) -> list[str]:
@@ -38,12 +57,7 @@ def located_config_problems(spec: EvaluatorSpec) -> list[tuple[tuple[str | int, 
     types = evaluator_types()
     cls = types.get(spec.type)
     if cls is None:
-        return [
-            (
-                ("type",),
-                f"unknown evaluator type {spec.type!r}" + did_you_mean(spec.type, list(types)),
-            )
-        ]
+        return [(("type",), unknown_type_message(spec.type, types))]
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if cls.scope == "conversation" and spec.role == "user":
         problems.append(
