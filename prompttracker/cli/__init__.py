@@ -8,9 +8,12 @@ from prompttracker import __version__
 from prompttracker.cli import (
     chat,
     evaluators,
+    init,
     judges,
+    report,
     run_tests,
     runs,
+    schema,
     sync,
     validate,
     vector_stores,
@@ -27,6 +30,9 @@ app = typer.Typer(
 app.command("run-tests")(run_tests.run_tests)
 app.command("validate")(validate.validate)
 app.command("chat")(chat.chat)
+app.command("report")(report.report)
+app.command("init")(init.init)
+app.command("schema")(schema.schema)
 app.add_typer(runs.app, name="runs")
 app.add_typer(sync.app, name="sync")
 app.add_typer(vector_stores.app, name="vector-stores")

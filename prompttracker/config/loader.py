@@ -21,6 +21,9 @@ M = TypeVar("M", bound=BaseModel)
 # far below what would exhaust memory or the stack (a "billion laughs" file, deep nesting).
 MAX_VALUES = 1_000_000
 MAX_DEPTH = 100
+# A dataset is datasets/<name> with one of these suffixes; CSV and JSONL are read by ``tabular``.
+TABULAR_SUFFIXES = (".csv", ".jsonl")
+DATASET_SUFFIXES = (".yaml", ".yml", *TABULAR_SUFFIXES)
 
 
 class _Checks:
@@ -184,7 +187,7 @@ class Project:
         return relative(self.root, find_yaml(self.root / "prompts", slug))
 
     def dataset_file(self, name: str) -> str:
-        return relative(self.root, find_yaml(self.root / "datasets", name))
+        return relative(self.root, find_dataset(self.root / "datasets", name))
 
     def versions_for(self, prompt: Prompt, test: Test) -> list[PromptVersion]:
         """The versions a test runs: those it names, else the active one."""
@@ -221,10 +224,7 @@ def load_project(root: Path | str = ".") -> Project:
         prompt = load_model(root, path, Prompt, problems)
         if prompt is not None:
             project.prompts[path.stem] = prompt
-    for path in yaml_files(root / "datasets"):
-        dataset = load_model(root, path, Dataset, problems)
-        if dataset is not None:
-            project.datasets[path.stem] = dataset
+    project.datasets = load_datasets(root, problems)
     if not (root / "prompts").is_dir():
         problems.append(
             Problem(
@@ -272,6 +272,52 @@ def yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def dataset_files(folder: Path) -> dict[str, list[Path]]:
+    """Every dataset file under ``folder``, by name (its stem): more than one file is a
+    conflict."""
+    files: dict[str, list[Path]] = {}
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.suffix in DATASET_SUFFIXES and path.is_file():
+                files.setdefault(path.stem, []).append(path)
+    return files
+
+
+def find_dataset(folder: Path, stem: str) -> Path:
+    """The file of dataset ``stem`` (``datasets/<stem>.yaml`` when there is none)."""
+    for suffix in DATASET_SUFFIXES:
+        if (candidate := folder / f"{stem}{suffix}").is_file():
+            return candidate
+    return folder / f"{stem}.yaml"
+
+
+def load_datasets(root: Path, problems: list[Problem]) -> dict[str, Dataset]:
+    """Every valid dataset by name. Two files of one name (``billing.yaml`` and ``billing.csv``)
+    are a problem, and neither is used: a test's ``dataset: billing`` could mean either."""
+    datasets = {}
+    for stem, paths in dataset_files(root / "datasets").items():
+        names = [relative(root, p) for p in paths]
+        if len(paths) > 1:
+            message = (
+                f"{' and '.join(names)} are both dataset {stem!r}: a test's `dataset: {stem}` "
+                "would not know which to read; keep one (rename or remove the other)"
+            )
+            problems.append(Problem(names[0], "", message))
+        loaded = [load_dataset(root, path, problems) for path in paths]
+        if len(loaded) == 1 and loaded[0] is not None:
+            datasets[stem] = loaded[0]
+    return datasets
+
+
+def load_dataset(root: Path, path: Path, problems: list[Problem]) -> Dataset | None:
+    """One dataset file, YAML, CSV or JSONL; ``None`` with its problems added."""
+    if path.suffix in TABULAR_SUFFIXES:
+        from prompttracker.config.tabular import load_tabular  # it imports this module
+
+        return load_tabular(root, path, problems)
+    return load_model(root, path, Dataset, problems)
 
 
 def find_yaml(folder: Path, stem: str) -> Path:
@@ -393,15 +439,15 @@ def _check_references(project: Project) -> list[Problem]:
         for t, test in enumerate(prompt.tests):
             where = f"tests[{t}] ({test.name})"
             dataset = project.datasets.get(test.dataset)
-            exists = find_yaml(project.root / "datasets", test.dataset).is_file()
+            exists = find_dataset(project.root / "datasets", test.dataset).is_file()
             if dataset is None and not exists:  # an invalid one has its own problems above
                 known = ", ".join(sorted(project.datasets)) or "none"
                 problems.append(
                     Problem(
                         file,
                         f"{where}.dataset",
-                        f"dataset {test.dataset!r} not found "
-                        f"(expected datasets/{test.dataset}.yaml; known: {known})",
+                        f"dataset {test.dataset!r} not found (expected datasets/"
+                        f"{test.dataset}.yaml, .csv or .jsonl; known: {known})",
                         ("tests", t, "dataset"),
                     )
                 )
