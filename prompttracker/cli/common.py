@@ -7,13 +7,16 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.segment import Segment
 
-from prompttracker.errors import PromptTrackerError
+from prompttracker.errors import ConfigError, PromptTrackerError
+
+if TYPE_CHECKING:
+    from prompttracker.store.store import Store
 
 # Control characters that text from a model, a dataset or an API could carry to the terminal
 # (ESC sequences recolour, move the cursor or retitle the window): shown, never obeyed.
@@ -108,3 +111,16 @@ def db_path(project: Path, db: Path | None) -> Path:
     from prompttracker.config.loader import load_settings, project_root
 
     return load_settings(project).database_path(project_root(project))
+
+
+def open_store(project: Path, db: Path | None) -> Store:
+    """The results database of a command that reads runs back; bad input when there is none."""
+    from prompttracker.store.store import Store
+
+    path = db_path(project, db)
+    if not path.exists():
+        raise ConfigError(
+            f"no results database at {path}",
+            hint="run `pt run-tests` first, or point --db at an existing results file",
+        )
+    return Store(path)

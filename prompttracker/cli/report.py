@@ -7,8 +7,13 @@ from typing import Annotated
 
 import typer
 
-from prompttracker.cli.common import DbOption, ProjectOption, console, handle_errors
-from prompttracker.cli.runs import _open_store
+from prompttracker.cli.common import (
+    DbOption,
+    ProjectOption,
+    console,
+    handle_errors,
+    open_store,
+)
 
 
 @handle_errors
@@ -35,7 +40,7 @@ def report(
     """Write a stored run as one offline HTML file: summary, filters, transcripts, evidence."""
     from prompttracker.report.html import write_html_report
 
-    store = _open_store(project, db)
+    store = open_store(project, db)
     try:
         run = store.get_run(run_id)
         outcomes = store.load_outcomes(run.id)

@@ -10,27 +10,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from prompttracker.cli.common import DbOption, ProjectOption, console, db_path, handle_errors
+from prompttracker.cli.common import (
+    DbOption,
+    ProjectOption,
+    console,
+    handle_errors,
+    open_store,
+)
 from prompttracker.cli.run_tests import BUDGET_EXIT_CODE, Transcripts
-from prompttracker.errors import ConfigError
 
 if TYPE_CHECKING:
     from prompttracker.config.settings import CISettings
     from prompttracker.results import RunRecord, TestRunOutcome
 
 app = typer.Typer(help="Read stored runs and transcripts back.", no_args_is_help=True)
-
-
-def _open_store(project: Path, db: Path | None):
-    from prompttracker.store.store import Store
-
-    path = db_path(project, db)
-    if not path.exists():
-        raise ConfigError(
-            f"no results database at {path}",
-            hint="run `pt run-tests` first, or point --db at an existing results file",
-        )
-    return Store(path)
 
 
 @app.command("list")
@@ -44,7 +37,7 @@ def list_runs(
     """List the most recent runs, newest first."""
     from prompttracker.report.summary import runs_table
 
-    store = _open_store(project, db)
+    store = open_store(project, db)
     try:
         runs = store.list_runs(limit=limit)
     finally:
@@ -90,7 +83,7 @@ def show_run(
     from prompttracker.evidence import Evidence
     from prompttracker.report.junit import write_junit
 
-    store = _open_store(project, db)
+    store = open_store(project, db)
     try:
         run = store.get_run(run_id)
         outcomes = store.load_outcomes(run.id)
@@ -237,7 +230,7 @@ def compare(
     from prompttracker.evidence import compare_runs, version_stats
     from prompttracker.report.evidence import baseline_view
 
-    store = _open_store(project, db)
+    store = open_store(project, db)
     try:
         run_a, run_b = store.get_run(baseline), store.get_run(current)
         rows_a, rows_b = store.load_summaries(run_a.id), store.load_summaries(run_b.id)

@@ -103,6 +103,36 @@ def _passes(passes: int, trials: int, errors: int) -> Text:
     return text
 
 
+NOTHING_TO_COMPARE = "no row has a verdict in both: nothing to compare"
+
+
+def comparison_verdict(comparison: Comparison) -> tuple[str, str, str] | None:
+    """How the two pass rates differ, the verdict on it, and its kind (``better``, ``worse``
+    or ``neutral``); None when no row has a verdict in both. Every report says it in these
+    words."""
+    difference = comparison.difference
+    if difference is None:
+        return None
+    if difference.low == difference.high == 0:
+        how = (
+            "the row has the same pass rate in both"
+            if difference.rows == 1
+            else f"each of the {difference.rows} rows has the same pass rate in both"
+        )
+        return how, "no difference", "neutral"
+    how = (
+        f"{points(difference.difference)}, 95% CI {points(difference.low)} to "
+        f"{points(difference.high)}, paired bootstrap over {difference.rows} rows"
+    )
+    if comparison.significant:
+        better = difference.difference > 0
+        return how, "better" if better else "worse", "better" if better else "worse"
+    if difference.significant:
+        why = f"not significant: too few rows agree (sign test p={difference.sign_test_p:.2g})"
+        return how, why, "neutral"
+    return how, "no clear difference: the interval includes 0", "neutral"
+
+
 def comparison_view(comparison: Comparison, *, title: str) -> RenderableType:
     """One comparison as a short block of lines."""
     lines = [Text(title, style="bold")]
@@ -115,35 +145,17 @@ def comparison_view(comparison: Comparison, *, title: str) -> RenderableType:
                 style="yellow",
             )
         )
-    if difference is None:
-        lines.append(Text("  no row has a verdict in both: nothing to compare", style="dim"))
+    said = comparison_verdict(comparison)
+    if said is None:
+        lines.append(Text(f"  {NOTHING_TO_COMPARE}", style="dim"))
     else:
-        if comparison.significant:
-            verdict = ("better", "green") if difference.difference > 0 else ("worse", "red")
-        elif difference.significant:
-            verdict = (
-                f"not significant: too few rows agree (sign test p={difference.sign_test_p:.2g})",
-                "dim",
-            )
-        else:
-            verdict = ("no clear difference: the interval includes 0", "dim")
-        if difference.low == difference.high == 0:
-            how = (
-                "the row has the same pass rate in both"
-                if difference.rows == 1
-                else f"each of the {difference.rows} rows has the same pass rate in both"
-            )
-            verdict = ("no difference", "dim")
-        else:
-            how = (
-                f"{points(difference.difference)}, 95% CI {points(difference.low)} to "
-                f"{points(difference.high)}, paired bootstrap over {difference.rows} rows"
-            )
+        how, verdict, kind = said
+        style = {"better": "green", "worse": "red"}.get(kind, "dim")
         lines.append(
             Text.assemble(
                 f"  pass rate {percent(difference.mean_a)} → {percent(difference.mean_b)} "
                 f"({how}): ",
-                verdict,
+                (verdict, style),
             )
         )
     flips = comparison.flips

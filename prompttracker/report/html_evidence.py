@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prompttracker.evidence import Comparison, Evidence, RowStats, VersionStats, points
-from prompttracker.report.evidence import interval, percent
+from prompttracker.evidence import Comparison, Evidence, RowStats, VersionStats
+from prompttracker.report.evidence import (
+    NOTHING_TO_COMPARE,
+    comparison_verdict,
+    interval,
+    percent,
+)
 from prompttracker.report.html_transcript import esc, num_class
 from prompttracker.report.transcript import usd
 
@@ -122,31 +127,13 @@ def _comparison(comparison: Comparison) -> str:
 
 def _difference(comparison: Comparison) -> str:
     """``pass rate 67% → 33% (−33 pts, 95% CI …): no clear difference``, as the terminal has it."""
+    said = comparison_verdict(comparison)
+    if said is None:
+        return f'<span class="muted">{esc(NOTHING_TO_COMPARE)}</span>'
     difference = comparison.difference
-    if difference is None:
-        return '<span class="muted">no row has a verdict in both: nothing to compare</span>'
-    if difference.low == difference.high == 0:
-        how = (
-            "the row has the same pass rate in both"
-            if difference.rows == 1
-            else f"each of the {difference.rows} rows has the same pass rate in both"
-        )
-        verdict, style = "no difference", "muted"
-    else:
-        how = (
-            f"{points(difference.difference)}, 95% CI {points(difference.low)} to "
-            f"{points(difference.high)}, paired bootstrap over {difference.rows} rows"
-        )
-        if comparison.significant:
-            better = difference.difference > 0
-            verdict, style = ("better", "s-passed") if better else ("worse", "s-failed")
-        elif difference.significant:
-            verdict = (
-                f"not significant: too few rows agree (sign test p={difference.sign_test_p:.2g})"
-            )
-            style = "muted"
-        else:
-            verdict, style = "no clear difference: the interval includes 0", "muted"
+    assert difference is not None  # comparison_verdict said there is one
+    how, verdict, kind = said
+    style = {"better": "s-passed", "worse": "s-failed"}.get(kind, "muted")
     return (
         f"pass rate {percent(difference.mean_a)} → {percent(difference.mean_b)} ({esc(how)}): "
         f'<strong class="{style}">{esc(verdict)}</strong>'

@@ -14,7 +14,7 @@ from typing import Any
 
 from prompttracker.messages import ConversationResult, Message, Metered, ToolCall
 from prompttracker.report.evidence import CALLER_NAMES
-from prompttracker.report.transcript import format_score, format_seconds, usd
+from prompttracker.report.transcript import format_score, format_seconds, simulated, usd
 from prompttracker.results import EvaluationResult, TestRunOutcome
 
 # A tool output or metadata block longer than this is cut (with a note): search results can be
@@ -145,23 +145,19 @@ def _more(title: str, body: str) -> str:
 
 
 def _messages(outcome: TestRunOutcome, conversation: ConversationResult) -> str:
-    # As in the terminal: a user message is the simulated user's unless the row is single-turn
-    # (or a chat), where only those carrying the simulated user's call are its.
-    plain_user = conversation.stop_reason in ("single_turn", "chat")
     assistant = f"Assistant · {outcome.model_config_.label}"
-    items = [_message(m, assistant, plain_user) for m in conversation.messages]
+    items = [_message(m, assistant, simulated(m, conversation)) for m in conversation.messages]
     return f'<ol class="messages">{"".join(items)}</ol>'
 
 
-def _message(message: Message, assistant_label: str, plain_user: bool) -> str:
-    simulated = message.role == "user" and not (plain_user and message.usage is None)
+def _message(message: Message, assistant_label: str, by_simulated_user: bool) -> str:
     if message.role == "user":
-        who = "User (simulated)" if simulated else "User"
+        who = "User (simulated)" if by_simulated_user else "User"
     elif message.role == "assistant":
         who = assistant_label
     else:
         who = message.role.capitalize()
-    classes = f"msg msg-{esc(message.role)}" + (" simulated" if simulated else "")
+    classes = f"msg msg-{esc(message.role)}" + (" simulated" if by_simulated_user else "")
     content = message.content or "(empty)"
     calls = "".join(_tool_call(call) for call in message.tool_calls)
     return (

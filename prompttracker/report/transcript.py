@@ -70,7 +70,7 @@ def transcript_view(outcome: TestRunOutcome) -> RenderableType:
     if conversation is None:
         parts.append(Text("(no conversation was played)", style="dim"))
     else:
-        user_label = "User" if conversation.stop_reason in ("single_turn", "chat") else None
+        user_label = None if has_simulated_user(conversation) else "User"
         assistant_label = f"Assistant · {outcome.model_config_.label}"
         parts.extend(message_panel(m, assistant_label, user_label) for m in conversation.messages)
         parts.append(_stop_line(conversation))
@@ -106,6 +106,19 @@ def _header(outcome: TestRunOutcome) -> RenderableType:
     status.append(f"  · {format_seconds(outcome.duration_ms)}", style="dim")
     grid.add_row("status", status)
     return Panel(grid, title=Text(outcome.label, style="bold"), title_align="left")
+
+
+def has_simulated_user(conversation: ConversationResult) -> bool:
+    """Whether a simulated user wrote this conversation's user messages. When not (a
+    single-turn row, a chat), only those that carry a simulated user's call are its."""
+    return conversation.stop_reason not in ("single_turn", "chat")
+
+
+def simulated(message: Message, conversation: ConversationResult) -> bool:
+    """Whether ``message`` is the simulated user's."""
+    return message.role == "user" and (
+        has_simulated_user(conversation) or message.usage is not None
+    )
 
 
 def message_panel(
