@@ -358,7 +358,7 @@ def save_row(chat: Chat, root: Path, name: str) -> str:
     the version's user_prompt is one variable), as many turns, and a simulated user to fill in.
     The dataset is the chat's row's, else the first test's. Returns the file, relative."""
     from prompttracker.config.edit import append_row
-    from prompttracker.config.loader import find_yaml
+    from prompttracker.config.loader import find_dataset
 
     setup = chat.setup
     if not name:
@@ -376,7 +376,7 @@ def save_row(chat: Chat, root: Path, name: str) -> str:
         row["variables"] = own
     row["interlocutor_simulation_prompt"] = PERSONA_TO_FILL
     row["max_turns"] = max(chat.conversation.turns, 1)
-    path = find_yaml(root / "datasets", dataset)
+    path = find_dataset(root / "datasets", dataset)
     append_row(path, row)
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 

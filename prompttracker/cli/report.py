@@ -37,7 +37,7 @@ def report(
     project: ProjectOption = Path("."),
     db: DbOption = None,
 ) -> None:
-    """Write a stored run as one offline HTML file: summary, filters, transcripts, evidence."""
+    """Write one offline HTML file of a stored run: summary, filters, transcripts, evidence."""
     from prompttracker.report.html import write_html_report
 
     store = open_store(project, db)

@@ -45,8 +45,16 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
     Only the new item's lines are added, after the last row (and after comment lines indented
     under it); comments, quoting, key order and every other key stay byte for byte. The new
     text must load as a ``Dataset`` with the old rows unchanged and ``row`` last, or the file
-    is left untouched; it is replaced atomically, keeping its permissions.
+    is left untouched; it is replaced atomically, keeping its permissions. A CSV or JSONL
+    dataset gets one more record or line, with the same guarantees (``append_tabular_row``).
     """
+    from prompttracker.config.loader import TABULAR_SUFFIXES
+
+    if path.suffix in TABULAR_SUFFIXES:
+        from prompttracker.config.tabular.dataset import append_tabular_row
+
+        append_tabular_row(path, row)
+        return
     target = Path(os.path.realpath(path))
     original = _read(target)
     text = original.decode("utf-8")

@@ -296,13 +296,14 @@ def find_dataset(folder: Path, stem: str) -> Path:
 def load_datasets(root: Path, problems: list[Problem]) -> dict[str, Dataset]:
     """Every valid dataset by name. Two files of one name (``billing.yaml`` and ``billing.csv``)
     are a problem, and neither is used: a test's ``dataset: billing`` could mean either."""
-    datasets = {}
+    datasets: dict[str, Dataset] = {}
     for stem, paths in dataset_files(root / "datasets").items():
         names = [relative(root, p) for p in paths]
         if len(paths) > 1:
+            both, other = ("both", "the other") if len(paths) == 2 else ("all", "the others")
             message = (
-                f"{' and '.join(names)} are both dataset {stem!r}: a test's `dataset: {stem}` "
-                "would not know which to read; keep one (rename or remove the other)"
+                f"{' and '.join(names)} are {both} dataset {stem!r}: a test's `dataset: {stem}` "
+                f"would not know which to read; keep one (rename or remove {other})"
             )
             problems.append(Problem(names[0], "", message))
         loaded = [load_dataset(root, path, problems) for path in paths]

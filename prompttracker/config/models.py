@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -308,8 +309,8 @@ class Dataset(Strict):
             r if r.name else r.model_copy(update={"name": f"row-{i}"})
             for i, r in enumerate(rows, 1)
         ]
-        names = [r.name for r in named]
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(r.name for r in named)
+        repeated = sorted(name for name, count in counts.items() if count > 1)
         if repeated:
             raise ValueError(f"row names must be unique; repeated: {repeated}")
         return named
