@@ -28,6 +28,7 @@ ALL_TYPES = [
     "file_search",
     "web_search",
     "code_interpreter",
+    "python",
 ]
 
 
