@@ -16,6 +16,7 @@ from rich.segment import Segment
 from prompttracker.errors import ConfigError, PromptTrackerError
 
 if TYPE_CHECKING:
+    from prompttracker.results import RunRecord, TestRunOutcome
     from prompttracker.store.store import Store
 
 # Control characters that text from a model, a dataset or an API could carry to the terminal
@@ -124,3 +125,13 @@ def open_store(project: Path, db: Path | None) -> Store:
             hint="run `pt run-tests` first, or point --db at an existing results file",
         )
     return Store(path)
+
+
+def load_run(project: Path, db: Path | None, run_id: str) -> tuple[RunRecord, list[TestRunOutcome]]:
+    """A stored run (``latest``, its id, or a unique start or end of it) and its test runs."""
+    store = open_store(project, db)
+    try:
+        run = store.get_run(run_id)
+        return run, store.load_outcomes(run.id)
+    finally:
+        store.close()

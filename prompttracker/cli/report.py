@@ -12,7 +12,7 @@ from prompttracker.cli.common import (
     ProjectOption,
     console,
     handle_errors,
-    open_store,
+    load_run,
 )
 
 
@@ -40,12 +40,7 @@ def report(
     """Write one offline HTML file of a stored run: summary, filters, transcripts, evidence."""
     from prompttracker.report.html import write_html_report
 
-    store = open_store(project, db)
-    try:
-        run = store.get_run(run_id)
-        outcomes = store.load_outcomes(run.id)
-    finally:
-        store.close()
+    run, outcomes = load_run(project, db, run_id)
     path = write_html_report(run, outcomes, output)
     size = path.stat().st_size
     console.print(f"HTML report of {run.id} ({len(outcomes)} test runs, {size:,} bytes): {path}")

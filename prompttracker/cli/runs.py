@@ -15,6 +15,7 @@ from prompttracker.cli.common import (
     ProjectOption,
     console,
     handle_errors,
+    load_run,
     open_store,
 )
 from prompttracker.cli.run_tests import BUDGET_EXIT_CODE, Transcripts
@@ -83,12 +84,7 @@ def show_run(
     from prompttracker.evidence import Evidence
     from prompttracker.report.junit import write_junit
 
-    store = open_store(project, db)
-    try:
-        run = store.get_run(run_id)
-        outcomes = store.load_outcomes(run.id)
-    finally:
-        store.close()
+    run, outcomes = load_run(project, db, run_id)
     if as_json:
         from prompttracker.messages import merge_metered
         from prompttracker.report.evidence import run_document

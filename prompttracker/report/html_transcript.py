@@ -14,7 +14,13 @@ from typing import Any
 
 from prompttracker.messages import ConversationResult, Message, Metered, ToolCall
 from prompttracker.report.evidence import CALLER_NAMES
-from prompttracker.report.transcript import format_score, format_seconds, simulated, usd
+from prompttracker.report.transcript import (
+    format_score,
+    format_seconds,
+    message_stats,
+    simulated,
+    usd,
+)
 from prompttracker.results import EvaluationResult, TestRunOutcome
 
 # A tool output or metadata block longer than this is cut (with a note): search results can be
@@ -168,14 +174,7 @@ def _message(message: Message, assistant_label: str, by_simulated_user: bool) ->
 
 
 def _message_stats(message: Message) -> str:
-    stats = []
-    if message.usage and message.usage.total_tokens:
-        who = "simulated user: " if message.role == "user" else ""
-        stats.append(f"{who}{message.usage.total_tokens:,} tokens")
-    if message.cost_usd:
-        stats.append(usd(message.cost_usd))
-    if message.latency_ms:
-        stats.append(format_seconds(message.latency_ms))
+    stats = message_stats(message)
     return f'<span class="stats">{esc(" · ".join(stats))}</span>' if stats else ""
 
 

@@ -150,17 +150,22 @@ def message_panel(
     )
 
 
-def _message_stats(message: Message) -> Text | None:
+def message_stats(message: Message) -> list[str]:
     """Tokens, cost and time of the call that wrote the message (the simulated user's for a
     user message it wrote)."""
     stats = []
     if message.usage and message.usage.total_tokens:
         who = "simulated user: " if message.role == "user" else ""
-        stats.append(f"{who}{message.usage.total_tokens} tokens")
+        stats.append(f"{who}{message.usage.total_tokens:,} tokens")
     if message.cost_usd:
         stats.append(usd(message.cost_usd))
     if message.latency_ms:
         stats.append(format_seconds(message.latency_ms))
+    return stats
+
+
+def _message_stats(message: Message) -> Text | None:
+    stats = message_stats(message)
     return Text(" · ".join(stats), style="dim") if stats else None
 
 
