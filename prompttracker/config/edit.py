@@ -82,7 +82,7 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
             hint="add the row by hand, or write `rows:` as a plain block list",
         )
     _validate(inserted, path, "the new row is not valid")
-    _replace(target, original, new_text.encode("utf-8"))
+    replace_file(target, original, new_text.encode("utf-8"))
 
 
 def _read(path: Path) -> bytes:
@@ -241,7 +241,7 @@ def _blank_line_before(text: str, item: yaml.Node) -> bool:
     return len(lines) > 2 and not lines[-2].strip()
 
 
-def _replace(path: Path, original: bytes, data: bytes) -> None:
+def replace_file(path: Path, original: bytes, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync,
     ``os.replace``), keeping its permissions; unless the file changed since it was read."""
     try:

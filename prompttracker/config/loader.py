@@ -360,7 +360,9 @@ def load_model(root: Path, path: Path, model: type[M], problems: list[Problem]) 
     except ValidationError as exc:
         for error in exc.errors():
             problems.append(
-                Problem(name, _location(error["loc"]), _message(error, model), error["loc"])
+                Problem(
+                    name, location_text(error["loc"]), error_message(error, model), error["loc"]
+                )
             )
         if model is Prompt:
             problems.extend(_salvaged_prompt_checks(name, data))
@@ -399,7 +401,7 @@ def _salvaged_prompt_checks(name: str, data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _location(loc: tuple[Any, ...]) -> str:
+def location_text(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
@@ -409,7 +411,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def _message(error: Any, model: type[BaseModel]) -> str:
+def error_message(error: Any, model: type[BaseModel]) -> str:
     if isinstance(error.get("input"), bool) and error["type"] in ("int_type", "float_type"):
         return (
             f"expected a number, found the YAML boolean {str(error['input']).lower()} (YAML "
@@ -486,7 +488,7 @@ def _check_evaluators(
     from prompttracker.evaluators.registry import capability_problem, located_config_problems
 
     problems = []
-    where = f"{_location(path)} ({test.name})"
+    where = f"{location_text(path)} ({test.name})"
     for e, spec in enumerate(test.evaluators):
         location = f"{where}.evaluators[{e}] ({spec.type})"
         at = (*path, "evaluators", e)
@@ -552,7 +554,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         types = [inner for t in types for inner in _step(t, part)]
     names: set[str] = set()
     for t in types:
-        for option in _options(t):
+        for option in union_options(t):
             if isinstance(option, type) and issubclass(option, BaseModel):
                 names |= {f.alias or n for n, f in option.model_fields.items()}
     return sorted(names)
@@ -560,7 +562,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 def _step(annotation: Any, part: Any) -> list[Any]:
     found: list[Any] = []
-    for option in _options(annotation):
+    for option in union_options(annotation):
         origin = get_origin(option)
         if isinstance(option, type) and issubclass(option, BaseModel):
             if option.__name__ == part:  # pydantic names a union member in the loc
@@ -575,11 +577,11 @@ def _step(annotation: Any, part: Any) -> list[Any]:
     return found
 
 
-def _options(annotation: Any) -> list[Any]:
+def union_options(annotation: Any) -> list[Any]:
     """``annotation`` with ``X | None``, unions and ``Annotated`` opened up."""
     origin = get_origin(annotation)
     if origin is Annotated:
-        return _options(get_args(annotation)[0])
+        return union_options(get_args(annotation)[0])
     if origin in (Union, UnionType):
-        return [o for arg in get_args(annotation) for o in _options(arg)]
+        return [o for arg in get_args(annotation) for o in union_options(arg)]
     return [annotation]

@@ -13,7 +13,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from prompttracker.config.loader import _options
+from prompttracker.config.loader import union_options
 from prompttracker.config.models import DatasetRow
 from prompttracker.config.tabular.table import (
     PERSONA,
@@ -150,7 +150,7 @@ def _column(label: str, index: int) -> Column:
 
 def _kind(annotation: Any) -> str:
     """How a cell becomes the field's value: as text, a number, a boolean, or JSON."""
-    options = [o for o in _options(annotation) if o is not type(None)]
+    options = [o for o in union_options(annotation) if o is not type(None)]
     if all(o is str for o in options):
         return "text"
     if options == [bool]:

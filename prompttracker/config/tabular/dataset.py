@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from prompttracker.config.loader import Problem, _location, _message, relative
+from prompttracker.config.loader import Problem, error_message, location_text, relative
 from prompttracker.config.models import Dataset, DatasetRow
 from prompttracker.config.tabular.csv_file import csv_record, parse_csv
 from prompttracker.config.tabular.jsonl_file import jsonl_line, parse_jsonl
@@ -95,8 +95,8 @@ def _field_message(error: Any) -> str:
     if isinstance(error.get("input"), bool) and error["type"] in ("int_type", "float_type"):
         message = f"expected a number, found the JSON boolean {str(error['input']).lower()}"
     else:
-        message = _message(error, DatasetRow)
-    return f"{_location(error['loc'])}: {message}" if error["loc"] else message
+        message = error_message(error, DatasetRow)
+    return f"{location_text(error['loc'])}: {message}" if error["loc"] else message
 
 
 def _dataset_issue(table: Table, error: Any) -> Issue:
@@ -104,7 +104,7 @@ def _dataset_issue(table: Table, error: Any) -> Issue:
     if loc[:1] == ("rows",) and len(loc) > 1 and isinstance(loc[1], int):
         row = table.rows[loc[1]]
         return Issue(row.line, row.number, _field_message({**error, "loc": loc[2:]}))
-    return Issue(table.settings_line, None, _message(error, Dataset))
+    return Issue(table.settings_line, None, error_message(error, Dataset))
 
 
 def _settings_issues(table: Table) -> list[Issue]:
@@ -117,7 +117,9 @@ def _settings_issues(table: Table) -> list[Issue]:
     except ValidationError as exc:
         return [
             Issue(
-                table.settings_line, None, f"dataset.{_location(e['loc'])}: {_message(e, Dataset)}"
+                table.settings_line,
+                None,
+                f"dataset.{location_text(e['loc'])}: {error_message(e, Dataset)}",
             )
             for e in exc.errors()
             if e["loc"][:1] != ("rows",)
@@ -148,7 +150,7 @@ def append_tabular_row(path: Path, row: dict[str, Any]) -> None:
     The new file must load with the old rows unchanged and ``row`` last, in the same mode, or
     it is left untouched; it is replaced atomically, keeping its permissions.
     """
-    from prompttracker.config.edit import _replace  # edit imports the loader, which imports us
+    from prompttracker.config.edit import replace_file  # edit imports the loader, which imports us
 
     target = Path(os.path.realpath(path))
     try:
@@ -172,7 +174,7 @@ def append_tabular_row(path: Path, row: dict[str, Any]) -> None:
     new, _, issues = read_dataset(path, text + separator + record)
     if new is None or new.mode != old.mode or new.rows != [*old.rows, expected]:
         raise _not_saved(path, "the row would not read back as it was given", issues)
-    _replace(target, original, original + (separator + record).encode("utf-8"))
+    replace_file(target, original, original + (separator + record).encode("utf-8"))
 
 
 def _new_row(path: Path, old: Dataset, row: dict[str, Any]) -> DatasetRow:
