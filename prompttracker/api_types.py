@@ -21,7 +21,7 @@ class ApiType(StrEnum):
         if provider == "mock":
             return cls.MOCK
         try:
-            return _PAIRS[(provider, api or "")]
+            return ROUTES[(provider, api or "")]
         except KeyError:
             raise ConfigError(
                 f"unknown provider/api pair {provider!r}/{api!r}",
@@ -33,7 +33,8 @@ class ApiType(StrEnum):
         return self.value.split("_", 1)[0]
 
 
-_PAIRS: dict[tuple[str, str], ApiType] = {
+# Every (provider, api) a model_config may name, besides ``mock`` with any api.
+ROUTES: dict[tuple[str, str], ApiType] = {
     ("openai", "chat_completions"): ApiType.OPENAI_CHAT_COMPLETIONS,
     ("openai", "responses"): ApiType.OPENAI_RESPONSES,
     ("openai", "assistants"): ApiType.OPENAI_ASSISTANTS,
@@ -44,4 +45,4 @@ _PAIRS: dict[tuple[str, str], ApiType] = {
 
 def supported_pairs() -> str:
     """The supported pairs as ``provider/api`` text, for error messages and help."""
-    return ", ".join([f"{p}/{a}" for p, a in _PAIRS] + ["mock/*"])
+    return ", ".join([f"{p}/{a}" for p, a in ROUTES] + ["mock/*"])

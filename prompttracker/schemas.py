@@ -106,10 +106,10 @@ def write_schemas(folder: Path) -> list[Path]:
 
 def _constrain_routes(model_config: dict[str, Any]) -> None:
     """``provider`` from the routing table, and for each provider its ``api`` names."""
-    from prompttracker.api_types import _PAIRS
+    from prompttracker.api_types import ROUTES
 
     apis: dict[str, list[str]] = {}
-    for provider, api in _PAIRS:
+    for provider, api in ROUTES:
         apis.setdefault(provider, []).append(api)
     properties = model_config["properties"]
     properties["provider"] = {
