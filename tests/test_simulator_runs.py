@@ -310,3 +310,19 @@ def test_a_simulated_user_cut_at_its_token_cap_is_invalid_and_says_what_to_raise
     assert "raise the interlocutor setting's max_tokens" in error
     assert len(server.of(None)) == 1  # the cut message was not sent on
     assert result.exit_code == 1  # nothing was decided
+
+
+def test_junit_fails_invalid_runs_when_the_ci_setting_says_so(tmp_path, httpx2_mock, api_key):
+    settings = "ci:\n  fail_on_invalid: true\n"
+    write_project(tmp_path, {"billing": PROMPT}, {"billing": dataset("good", "broken")}, settings)
+    httpx2_mock.post(URL).mock(
+        side_effect=Server({"1000": ["When will the refund arrive?"], "1001": [BROKEN]})
+    )
+    assert run("--junit-xml", "report.xml").exit_code == 1
+    junit = (tmp_path / "report.xml").read_text()
+    assert 'tests="2" failures="1" errors="0" skipped="0"' in junit
+    assert '<failure message="invalid: the simulated user spoke as the assistant' in junit
+    # pt runs show writes the same report from the store, with the same settings.
+    shown = runner.invoke(app, ["runs", "show", "latest", "--junit-xml", "again.xml"])
+    assert shown.exit_code == 0
+    assert 'failures="1"' in (tmp_path / "again.xml").read_text()

@@ -28,7 +28,7 @@ from prompttracker.errors import ConfigError, RunStartError
 
 if TYPE_CHECKING:
     from prompttracker.config.loader import Project
-    from prompttracker.config.settings import Settings
+    from prompttracker.config.settings import CISettings, Settings
     from prompttracker.engine import Resumption, RunReport
     from prompttracker.estimate import Estimate
     from prompttracker.evidence import Evidence
@@ -348,7 +348,7 @@ def run_tests(
             baseline_id=base_run.id,
             current_id=report.run.id,
         )
-    _report(report, evidence, transcripts, junit_xml, out, skipped)
+    _report(report, evidence, transcripts, junit_xml, out, skipped, loaded.settings.ci)
     if as_json:
         document = run_document(report.run, report.outcomes, evidence, report.metered)
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
@@ -575,6 +575,7 @@ def _report(
     junit_xml: Path | None,
     console: Console,
     skipped: list[str],
+    ci: CISettings,
 ) -> None:
     from prompttracker.report.evidence import (
         baseline_view,
@@ -611,7 +612,7 @@ def _report(
     if evidence.baseline is not None:
         console.print(baseline_view(evidence.baseline))
     if junit_xml:
-        write_junit(outcomes, junit_xml, run=run, evidence=evidence, skipped=skipped)
+        write_junit(outcomes, junit_xml, run=run, evidence=evidence, skipped=skipped, ci=ci)
         console.print(f"JUnit report: {junit_xml}")
     if report.metered:
         console.print(cost_line(report.metered, mock=run.mock, pricing=report.pricing))

@@ -81,6 +81,7 @@ def show_run(
     ] = None,
 ) -> None:
     """Print a stored run: its summary table, transcripts, repeats, comparisons and costs."""
+    from prompttracker.config.loader import load_settings
     from prompttracker.evidence import Evidence
     from prompttracker.report.junit import write_junit
 
@@ -95,11 +96,10 @@ def show_run(
     else:
         _print_run(run, outcomes, transcripts)
     if junit_xml is not None:
-        write_junit(outcomes, junit_xml, run=run, evidence=Evidence.of(outcomes))
+        ci = load_settings(project).ci
+        write_junit(outcomes, junit_xml, run=run, evidence=Evidence.of(outcomes), ci=ci)
         console.print(f"JUnit report: {junit_xml}")
     if exit_code:
-        from prompttracker.config.loader import load_settings
-
         raise typer.Exit(_run_exit_code(run, outcomes, load_settings(project).ci))
 
 

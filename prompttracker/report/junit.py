@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from prompttracker.config.settings import CISettings
 from prompttracker.evidence import Evidence, RunComparison
 from prompttracker.report.summary import wall_time_ms
 from prompttracker.report.transcript import transcript_text
-from prompttracker.results import UNDECIDED, RunRecord, TestRunOutcome, TestRunRow
+from prompttracker.results import UNDECIDED, RunRecord, TestRunOutcome, TestRunRow, TestStatus
 
 # XML 1.0 forbids most control characters even when escaped; LLM text can contain them.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -27,10 +28,13 @@ def write_junit(
     run: RunRecord | None = None,
     evidence: Evidence | None = None,
     skipped: Sequence[str] = (),
+    ci: CISettings | None = None,
 ) -> None:
     """Write a JUnit report to ``path`` atomically, creating parent directories."""
     tree = ET.ElementTree(
-        junit_element(outcomes, suite_name=suite_name, run=run, evidence=evidence, skipped=skipped)
+        junit_element(
+            outcomes, suite_name=suite_name, run=run, evidence=evidence, skipped=skipped, ci=ci
+        )
     )
     ET.indent(tree)
     path = Path(path)
@@ -54,18 +58,21 @@ def junit_element(
     run: RunRecord | None = None,
     evidence: Evidence | None = None,
     skipped: Sequence[str] = (),
+    ci: CISettings | None = None,
 ) -> ET.Element:
     """The ``<testsuites>`` element holding one ``<testsuite>``; pure, for tests and callers.
 
     With ``evidence``: each test case of a repeated row carries its ``repeat``, ``pass_rate``
     and ``flaky`` properties, and a comparison with a baseline is a second suite, one test case
     per compared test version, failed when it regressed. ``skipped``: ``prompt::test`` of the
-    tests that are ``enabled: false``, one skipped test case each.
+    tests that are ``enabled: false``, one skipped test case each. An ``invalid`` or
+    ``inconclusive`` test run is a failure where ``ci`` says it fails the gate, else skipped.
     """
-    undecided = sum(1 for o in outcomes if o.status in UNDECIDED)
+    failing = failing_statuses(ci or CISettings())
+    undecided = sum(1 for o in outcomes if o.status in UNDECIDED and o.status not in failing)
     counts = {
         "tests": str(len(outcomes) + len(skipped)),  # JUnit counts skipped cases as tests
-        "failures": str(sum(1 for o in outcomes if o.status == "failed")),
+        "failures": str(sum(1 for o in outcomes if o.status in ("failed", *failing))),
         "errors": str(sum(1 for o in outcomes if o.status == "error")),
         "skipped": str(len(skipped) + undecided),
         "time": _seconds(wall_time_ms(outcomes, run) / 1000),
@@ -85,7 +92,7 @@ def junit_element(
         for r in v.rows
     }
     for outcome in outcomes:
-        case = _testcase(outcome)
+        case = _testcase(outcome, failing)
         key = (outcome.prompt_slug, outcome.test_name, outcome.version, outcome.dataset)
         row = rows.get((*key, outcome.row_name))
         if row is not None and outcome.repeats > 1:
@@ -161,7 +168,12 @@ def failure_message(outcome: TestRunOutcome) -> str:
     return "; ".join(parts) or "test failed"
 
 
-def _testcase(outcome: TestRunRow) -> ET.Element:
+def failing_statuses(ci: CISettings) -> tuple[TestStatus, ...]:
+    """The undecided statuses that ``ci`` makes fail the gate."""
+    return tuple(s for s in UNDECIDED if getattr(ci, f"fail_on_{s}"))
+
+
+def _testcase(outcome: TestRunRow, failing: tuple[TestStatus, ...] = ()) -> ET.Element:
     case = ET.Element(
         "testcase",
         {
@@ -181,7 +193,8 @@ def _testcase(outcome: TestRunRow) -> ET.Element:
         error.text = _clean(transcript_text(outcome))
     elif outcome.status in UNDECIDED:  # neither a pass nor a failure: the settings' ci decides
         message = f"{outcome.status}: {outcome.error or 'no reason given'}"
-        undecided = ET.SubElement(case, "skipped", {"message": _clean(message)})
+        kind = "failure" if outcome.status in failing else "skipped"
+        undecided = ET.SubElement(case, kind, {"message": _clean(message)})
         undecided.text = _clean(transcript_text(outcome))
     return case
 
