@@ -355,10 +355,11 @@ def save_run(chat: Chat, database: Path, root: Path) -> str:
 
 def save_row(chat: Chat, root: Path, name: str) -> str:
     """Append the chat to a dataset as row ``name``: its variables, its opening message (when
-    the version's user_prompt is one variable), as many turns, and a simulated user to fill in.
+    the version's user_prompt is one variable), and — for a conversational dataset — as many
+    turns and a simulated user to fill in.
     The dataset is the chat's row's, else the first test's. Returns the file, relative."""
     from prompttracker.config.edit import append_row
-    from prompttracker.config.loader import find_dataset
+    from prompttracker.config.loader import Problem, find_dataset, load_dataset
 
     setup = chat.setup
     if not name:
@@ -374,9 +375,12 @@ def save_row(chat: Chat, root: Path, name: str) -> str:
     row: dict[str, Any] = {"name": name}
     if own:
         row["variables"] = own
-    row["interlocutor_simulation_prompt"] = PERSONA_TO_FILL
-    row["max_turns"] = max(chat.conversation.turns, 1)
     path = find_dataset(root / "datasets", dataset)
+    problems: list[Problem] = []
+    existing = load_dataset(root, path, problems)
+    if existing is None or existing.mode == "conversational":  # a broken file says so below
+        row["interlocutor_simulation_prompt"] = PERSONA_TO_FILL
+        row["max_turns"] = max(chat.conversation.turns, 1)
     append_row(path, row)
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 

@@ -499,3 +499,18 @@ def test_chat_save_row_appends_to_a_csv_dataset(tmp_path: Path) -> None:
     )
     assert "appended row 'asked twice' to datasets/billing.csv" in result.output
     assert load_project(tmp_path).datasets["billing"].rows[-1].name == "asked twice"
+
+
+def test_chat_save_row_into_a_single_turn_dataset_leaves_out_the_simulated_user(
+    tmp_path: Path,
+) -> None:
+    project(tmp_path, {"questions.jsonl": QUESTIONS_JSONL}, {"helper": HELP_PROMPT})
+    result = runner.invoke(
+        app,
+        ["chat", "helper", "--mock", "--row", "questions:steady"],
+        input="Question number 5\n/save row five\n",
+    )
+    assert "appended row 'five' to datasets/questions.jsonl" in result.output, result.output
+    last = json.loads((tmp_path / "datasets" / "questions.jsonl").read_text().splitlines()[-1])
+    assert last == {"name": "five", "variables": {"message": "Question number 5"}}
+    assert load_project(tmp_path).datasets["questions"].rows[-1].name == "five"
