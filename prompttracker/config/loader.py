@@ -91,24 +91,44 @@ def parse_yaml(text: str) -> Any:
     return data
 
 
-def _check_size(data: Any) -> None:
-    """Walk the document as its readers will (aliases expanded), stopping at the limits."""
+class TooDeep(ValueError):
+    """Nested past ``MAX_DEPTH`` levels."""
+
+
+class TooMany(ValueError):
+    """More values than a limit allows."""
+
+
+def count_values(data: Any, limit: int | None = MAX_VALUES) -> int:
+    """How many values ``data`` holds, keys included, walked as its readers will (YAML aliases
+    expanded); ``TooDeep`` past ``MAX_DEPTH`` levels, ``TooMany`` past ``limit`` values."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     values = 0
     while stack:
         value, depth = stack.pop()
         values += 1
-        if values > MAX_VALUES:
-            raise YamlTooBig(
-                f"its aliases expand past {MAX_VALUES:,} values (an alias bomb?): write the "
-                "values out, or use fewer aliases"
-            )
+        if limit is not None and values > limit:
+            raise TooMany(f"more than {limit:,} values")
         if depth > MAX_DEPTH:
-            raise YamlTooBig(f"it is nested too deeply (more than {MAX_DEPTH} levels)")
+            raise TooDeep(f"nested more than {MAX_DEPTH} levels deep")
         if isinstance(value, dict):
             stack.extend((item, depth + 1) for pair in value.items() for item in pair)
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
+    return values
+
+
+def _check_size(data: Any) -> None:
+    """The document as its readers will see it (aliases expanded) stays within the limits."""
+    try:
+        count_values(data)
+    except TooMany:
+        raise YamlTooBig(
+            f"its aliases expand past {MAX_VALUES:,} values (an alias bomb?): write the "
+            "values out, or use fewer aliases"
+        ) from None
+    except TooDeep:
+        raise YamlTooBig(f"it is nested too deeply (more than {MAX_DEPTH} levels)") from None
 
 
 @dataclass(frozen=True)
