@@ -16,12 +16,20 @@ from prompttracker.progress import step
 from prompttracker.simulator_checks import SimulatorProblem, check_user_turn
 
 
+class Reply(NamedTuple):
+    """The simulated user's answer: its message, whether it ends the conversation, why, and
+    whether the answer was cut at the token cap."""
+
+    message: str
+    stop: bool
+    reason: str | None = None
+    cut: bool = False
+
+
 class Interlocutor(Protocol):
-    async def reply(
-        self, messages: list[Message]
-    ) -> tuple[str, bool] | tuple[str, bool, str | None] | tuple[str, bool, str | None, bool]:
-        """The simulated user's next message, whether it ended the conversation, and
-        (optionally) why it did and whether its answer was cut at the token cap."""
+    async def reply(self, messages: list[Message]) -> Reply | tuple[str, bool]:
+        """The simulated user's next message and whether it ended the conversation (a
+        ``Reply`` also says why, and whether it was cut)."""
         ...
 
 
@@ -88,10 +96,10 @@ class Conversation:
         whether it was cut at the token cap. When it ends, why goes to the conversation's
         metadata (``stop``)."""
         with self.session.calls.metering() as meter:
-            text, ended, *more = await interlocutor.reply(self.messages)
-        if ended:
-            self.extras["stop"] = {"by": "simulated user", "reason": more[0] if more else None}
-        return Asked(text, ended, meter.total, cut=len(more) > 1 and bool(more[1]))
+            said = Reply(*await interlocutor.reply(self.messages))
+        if said.stop:
+            self.extras["stop"] = {"by": "simulated user", "reason": said.reason}
+        return Asked(said.message, said.stop, meter.total, said.cut)
 
     def result(self, stop_reason: StopReason, error: str | None = None) -> ConversationResult:
         return ConversationResult(

@@ -7,6 +7,7 @@ from typing import Any
 
 from prompttracker.config.models import ModelConfig
 from prompttracker.config.settings import Settings
+from prompttracker.conversation import Reply
 from prompttracker.evaluators.judges import ask_judge_model, format_transcript
 from prompttracker.llm import router
 from prompttracker.llm.base import JsonSchema
@@ -69,7 +70,7 @@ class LLMInterlocutor:
         self.calls = calls
         self.sample = sample  # which play of the conversation (a regenerated one draws anew)
 
-    async def reply(self, messages: list[Message]) -> tuple[str, bool, str | None, bool]:
+    async def reply(self, messages: list[Message]) -> Reply:
         """The next user message, whether the simulated user ended the conversation, why (its
         ``reason``; for a marker read from prose, that it was the marker), and whether its
         answer was cut at the token cap."""
@@ -86,7 +87,7 @@ class LLMInterlocutor:
             caller="simulated_user",
             sample=self.sample,
         )
-        return (*read_reply(answer.content), answer.truncated)
+        return Reply(*read_reply(answer.content), cut=answer.truncated)
 
 
 def flip_roles(messages: list[Message]) -> list[Message]:
