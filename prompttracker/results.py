@@ -250,9 +250,10 @@ def gate_passes(rows: Sequence[TestRunRow], ci: CISettings) -> bool:
     """Whether a run with these test runs passes CI: none failed or errored, none is invalid or
     inconclusive where ``ci`` says that fails, and at least one was decided (passed)."""
     counts = status_counts(rows)
-    return (
-        counts["passed"] > 0
-        and counts["failed"] == counts["error"] == 0
-        and not (ci.fail_on_invalid and counts["invalid"])
-        and not (ci.fail_on_inconclusive and counts["inconclusive"])
-    )
+    failing = ("failed", "error", *failing_statuses(ci))
+    return counts["passed"] > 0 and not any(counts[status] for status in failing)
+
+
+def failing_statuses(ci: CISettings) -> tuple[TestStatus, ...]:
+    """The undecided statuses that ``ci`` makes fail the gate."""
+    return tuple(status for status in UNDECIDED if getattr(ci, f"fail_on_{status}"))

@@ -14,7 +14,14 @@ from prompttracker.config.settings import CISettings
 from prompttracker.evidence import Evidence, RunComparison
 from prompttracker.report.summary import wall_time_ms
 from prompttracker.report.transcript import transcript_text
-from prompttracker.results import UNDECIDED, RunRecord, TestRunOutcome, TestRunRow, TestStatus
+from prompttracker.results import (
+    UNDECIDED,
+    RunRecord,
+    TestRunOutcome,
+    TestRunRow,
+    TestStatus,
+    failing_statuses,
+)
 
 # XML 1.0 forbids most control characters even when escaped; LLM text can contain them.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -166,11 +173,6 @@ def failure_message(outcome: TestRunOutcome) -> str:
         elif not evaluation.passed:
             parts.append(f"{evaluation.evaluator}: {evaluation.feedback or 'failed'}")
     return "; ".join(parts) or "test failed"
-
-
-def failing_statuses(ci: CISettings) -> tuple[TestStatus, ...]:
-    """The undecided statuses that ``ci`` makes fail the gate."""
-    return tuple(s for s in UNDECIDED if getattr(ci, f"fail_on_{s}"))
 
 
 def _testcase(outcome: TestRunRow, failing: tuple[TestStatus, ...] = ()) -> ET.Element:
