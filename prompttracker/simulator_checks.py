@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 CHECKS: dict[str, str] = {
     "cut": "the simulated user's answer was cut at its token cap before it was complete",
-    "empty": "the simulated user's message is empty or only whitespace",
+    "empty": "the simulated user's message is empty, or has no letters, digits or emoji",
     "repeats": "the simulated user sends one of its own earlier messages again",
     "echoes": "the simulated user echoes the assistant's last message back to it",
     "as_assistant": "the simulated user answers as the assistant would",
@@ -69,12 +69,23 @@ def check_user_turn(
         empty = "its message was empty" if not text else "its message was only whitespace"
         return SimulatorProblem("empty", turn, empty)
     flat = _flatten(text)
+    if not any(_says_something(char) for char in flat[:_SAYS_SOMETHING_SCAN]):
+        detail = f"{_quote(flat)} (no letters, digits or emoji: it says nothing)"
+        return SimulatorProblem("empty", turn, detail)
     message = _normalise(flat)
     for name, check in _CHECKS_IN_ORDER:
         detail = check(flat, message, history)
         if detail:
             return SimulatorProblem(name, turn, detail)
     return None
+
+
+_SAYS_SOMETHING_SCAN = 10_000  # a message that says nothing in this many characters never will
+
+
+def _says_something(char: str) -> bool:
+    """A letter, a digit, or a symbol such as an emoji (a 👍 is an answer; a lone ']' is not)."""
+    return char.isalnum() or unicodedata.category(char) == "So"
 
 
 # Zero-width characters count as whitespace: a message of only those says nothing either.

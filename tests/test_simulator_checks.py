@@ -41,6 +41,18 @@ def test_checks_are_named_and_described() -> None:
     assert all(description for description in CHECKS.values())
 
 
+@pytest.mark.parametrize("text", ["][", "...", "{ }", "?!"])
+def test_a_message_with_nothing_in_it_counts_as_empty(text: str) -> None:
+    found = check_user_turn(text, 1, [])
+    assert found is not None and found.check == "empty"
+    assert "(no letters, digits or emoji: it says nothing)" in found.detail
+
+
+@pytest.mark.parametrize("text", ["👍", "ok", "5", "¿Sí?"])
+def test_a_short_answer_that_says_something_is_fine(text: str) -> None:
+    assert check_user_turn(text, 2, []) is None
+
+
 def test_an_answer_cut_at_the_token_cap_is_reported_first() -> None:
     found = check_user_turn("I would like to know when my", 2, [], cut=True)
     assert found is not None and found.check == "cut"
